@@ -1,0 +1,60 @@
+# wasmchannel build and test entry points. `make deps` installs what a fresh
+# Debian machine lacks; `make test` is the test command CI runs.
+
+GO        ?= go
+RUSTC     ?= /usr/bin/rustc
+WASM_OUT  ?= wasm/codec.wasm
+FUZZTIME  ?= 10s
+BIN       ?= bin/wasmchannel
+
+APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt
+
+.PHONY: all build run deps test vet wasm wasm-check codecs cargo-test fuzz bench
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wasmchannel
+
+## run: the server on its embedded defaults (./wasmchannel.db, embedded codec, 127.0.0.1:8080).
+run:
+	$(GO) run ./cmd/wasmchannel serve
+
+## deps: apt packages for rebuilding WASM modules, then Go modules.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## test: everything CI checks about the Go code: vet, race tests, a short fuzz.
+test: vet
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@echo "fuzz targets run by 'make fuzz' are added by the packages that own them"
+
+## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
+wasm:
+	@echo "wasm: recipe written with the Rust crate" && exit 1
+
+wasm-check:
+	@tmp=$$(mktemp -d); $(MAKE) -s wasm WASM_OUT=$$tmp/codec.wasm && \
+	if cmp -s $$tmp/codec.wasm wasm/codec.wasm; then echo "wasm/codec.wasm is reproducible"; rm -rf $$tmp; \
+	else echo "wasm/codec.wasm differs from what 'make wasm' builds: rebuild and commit it"; rm -rf $$tmp; exit 1; fi
+
+cargo-test:
+	cd wasm && cargo test --quiet
+
+codecs:
+	@echo "codecs: recipe written with testdata/codecs" && exit 1
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./codec ./host
