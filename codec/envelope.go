@@ -1,0 +1,296 @@
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"unicode/utf8"
+)
+
+// Varint markers of bincode 2's standard configuration (protocol.md § Packet):
+// a first byte below 251 is the value itself; 251, 252 and 253 introduce a
+// little-endian u16, u32 and u64. 254 (u128) and 255 are never valid here.
+const (
+	varintU16 = 251
+	varintU32 = 252
+	varintU64 = 253
+)
+
+// Envelope is a packet as it sits on the wire, before its payload frame is
+// checked or decompressed. ParseEnvelope fills it; the Go codec's Decode
+// uses it, and so do the corpus checks that compare envelopes byte for byte.
+type Envelope struct {
+	Kind      Kind
+	MessageID *string
+	UserID    *string
+	Reaction  *Reaction
+	// Frame is the payload field's bytes (an LZ4 frame); it aliases the
+	// parsed buffer.
+	Frame []byte
+	// Serialized is the serialized flag as read: 0 or 1.
+	Serialized byte
+	// CRC is the crc field as read. A value above 2^32-1 never matches.
+	CRC uint64
+	// PrefixLen is the length of the fields before the payload field (kind,
+	// ids, reaction): the bytes every encoder must write identically.
+	PrefixLen int
+}
+
+// ParseEnvelope parses the envelope of one whole packet in wire order
+// (wasm/ABI.md § Decoding order, steps 1 and 2): it reports the first
+// defect met, then trailing bytes. It checks neither the crc nor the frame;
+// Decode does both.
+func ParseEnvelope(data []byte) (Envelope, error) {
+	var e Envelope
+	r := wireReader{b: data}
+
+	k, err := r.varint("kind")
+	if err != nil {
+		return e, err
+	}
+	if k > uint64(MaxKind) {
+		return e, fmt.Errorf("%w: kind %d", ErrInvalidEnum, k)
+	}
+	e.Kind = Kind(k)
+
+	if e.MessageID, err = r.optString("message_id"); err != nil {
+		return e, err
+	}
+	if e.UserID, err = r.optString("user_id"); err != nil {
+		return e, err
+	}
+
+	present, err := r.optTag("reaction_kind")
+	if err != nil {
+		return e, err
+	}
+	if present {
+		v, err := r.varint("reaction_kind")
+		if err != nil {
+			return e, err
+		}
+		if v > uint64(MaxReaction) {
+			return e, fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, v)
+		}
+		rk := Reaction(v)
+		e.Reaction = &rk
+	}
+	e.PrefixLen = r.off
+
+	if e.Frame, err = r.bytes("payload"); err != nil {
+		return e, err
+	}
+
+	s, err := r.byte("serialized")
+	if err != nil {
+		return e, err
+	}
+	if s > 1 {
+		return e, fmt.Errorf("%w: serialized flag %d", ErrInvalidEnum, s)
+	}
+	e.Serialized = s
+
+	if e.CRC, err = r.varint("crc"); err != nil {
+		return e, err
+	}
+	if extra := len(data) - r.off; extra > 0 {
+		return e, fmt.Errorf("%w: %d bytes after the crc", ErrTrailingBytes, extra)
+	}
+	return e, nil
+}
+
+// wireReader reads envelope fields front to back, classifying each failure.
+type wireReader struct {
+	b   []byte
+	off int
+}
+
+func (r *wireReader) byte(field string) (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, fmt.Errorf("%w: %s missing at byte %d", ErrTruncated, field, r.off)
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// varint reads a bincode 2 standard varint. Non-minimal forms are accepted
+// (ABI.md § Decoding order); 254 and 255 are invalid_enum.
+func (r *wireReader) varint(field string) (uint64, error) {
+	first, err := r.byte(field)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	switch {
+	case first < varintU16:
+		return uint64(first), nil
+	case first == varintU16:
+		n = 2
+	case first == varintU32:
+		n = 4
+	case first == varintU64:
+		n = 8
+	default:
+		return 0, fmt.Errorf("%w: %s varint marker %d", ErrInvalidEnum, field, first)
+	}
+	if len(r.b)-r.off < n {
+		return 0, fmt.Errorf("%w: %s varint needs %d bytes, %d left", ErrTruncated, field, n, len(r.b)-r.off)
+	}
+	p := r.b[r.off : r.off+n]
+	r.off += n
+	switch n {
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(p)), nil
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(p)), nil
+	default:
+		return binary.LittleEndian.Uint64(p), nil
+	}
+}
+
+// optTag reads an Option tag: 0 absent, 1 present.
+func (r *wireReader) optTag(field string) (bool, error) {
+	t, err := r.byte(field)
+	if err != nil {
+		return false, err
+	}
+	if t > 1 {
+		return false, fmt.Errorf("%w: %s option tag %d", ErrInvalidEnum, field, t)
+	}
+	return t == 1, nil
+}
+
+// bytes reads a varint length and that many bytes, aliasing the input.
+func (r *wireReader) bytes(field string) ([]byte, error) {
+	n, err := r.varint(field)
+	if err != nil {
+		return nil, err
+	}
+	if left := uint64(len(r.b) - r.off); n > left {
+		return nil, fmt.Errorf("%w: %s length %d, %d bytes left", ErrTruncated, field, n, left)
+	}
+	p := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return p, nil
+}
+
+func (r *wireReader) optString(field string) (*string, error) {
+	present, err := r.optTag(field)
+	if err != nil || !present {
+		return nil, err
+	}
+	p, err := r.bytes(field)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(p) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidUTF8, field)
+	}
+	s := string(p)
+	return &s, nil
+}
+
+// validateFields applies the encode-side checks of ABI.md § Encode result.
+func validateFields(p Packet) error {
+	if p.Kind > MaxKind {
+		return fmt.Errorf("%w: kind %d", ErrInvalidEnum, p.Kind)
+	}
+	if p.Reaction != nil && *p.Reaction > MaxReaction {
+		return fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, *p.Reaction)
+	}
+	if p.MessageID != nil && !utf8.ValidString(*p.MessageID) {
+		return fmt.Errorf("%w: message_id", ErrInvalidUTF8)
+	}
+	if p.UserID != nil && !utf8.ValidString(*p.UserID) {
+		return fmt.Errorf("%w: user_id", ErrInvalidUTF8)
+	}
+	return nil
+}
+
+// AppendEnvelope appends the packet made of p's kind, ids and reaction, the
+// already-compressed frame as its payload, serialized = 1 and the frame's
+// CRC-32. It lets a server re-stamp a packet (a new user_id) and reuse the
+// frame it received without recompressing it; pass the frame's crc when it
+// is known (it is the one just checked by Decode), or use Encode instead.
+// p.Payload is ignored.
+func AppendEnvelope(dst []byte, p Packet, frame []byte, crc uint32) ([]byte, error) {
+	if err := validateFields(p); err != nil {
+		return dst, err
+	}
+	return appendEnvelope(dst, p, frame, crc), nil
+}
+
+// FrameCRC is the crc field value for a payload frame (protocol.md § Packet,
+// field 7): CRC-32/IEEE of the compressed bytes.
+func FrameCRC(frame []byte) uint32 { return crc32.ChecksumIEEE(frame) }
+
+// envelopeSize is the exact length appendEnvelope will add.
+func envelopeSize(p Packet, frameLen int) int {
+	n := varintLen(uint64(p.Kind)) + 1 + 1 + 1
+	if p.MessageID != nil {
+		n += varintLen(uint64(len(*p.MessageID))) + len(*p.MessageID)
+	}
+	if p.UserID != nil {
+		n += varintLen(uint64(len(*p.UserID))) + len(*p.UserID)
+	}
+	if p.Reaction != nil {
+		n += varintLen(uint64(*p.Reaction))
+	}
+	n += varintLen(uint64(frameLen)) + frameLen
+	n += 1 + 5 // serialized, crc (at most 5 bytes for a u32)
+	return n
+}
+
+// appendEnvelope writes the packet fields in wire order, minimal varints.
+func appendEnvelope(dst []byte, p Packet, frame []byte, crc uint32) []byte {
+	dst = appendVarint(dst, uint64(p.Kind))
+	dst = appendOptString(dst, p.MessageID)
+	dst = appendOptString(dst, p.UserID)
+	if p.Reaction == nil {
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 1)
+		dst = appendVarint(dst, uint64(*p.Reaction))
+	}
+	dst = appendVarint(dst, uint64(len(frame)))
+	dst = append(dst, frame...)
+	dst = append(dst, 1) // serialized: encoders write 1 (protocol.md § Packet)
+	return appendVarint(dst, uint64(crc))
+}
+
+func appendOptString(dst []byte, s *string) []byte {
+	if s == nil {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	dst = appendVarint(dst, uint64(len(*s)))
+	return append(dst, *s...)
+}
+
+// appendVarint writes v in its minimal bincode 2 standard form.
+func appendVarint(dst []byte, v uint64) []byte {
+	switch {
+	case v < varintU16:
+		return append(dst, byte(v))
+	case v <= 0xFFFF:
+		return binary.LittleEndian.AppendUint16(append(dst, varintU16), uint16(v))
+	case v <= 0xFFFFFFFF:
+		return binary.LittleEndian.AppendUint32(append(dst, varintU32), uint32(v))
+	default:
+		return binary.LittleEndian.AppendUint64(append(dst, varintU64), v)
+	}
+}
+
+func varintLen(v uint64) int {
+	switch {
+	case v < varintU16:
+		return 1
+	case v <= 0xFFFF:
+		return 3
+	case v <= 0xFFFFFFFF:
+		return 5
+	default:
+		return 9
+	}
+}

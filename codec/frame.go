@@ -1,0 +1,401 @@
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/pierrec/lz4/v4"
+)
+
+// LZ4 frame format constants (lz4_Frame_format.md; protocol.md § Payload).
+const (
+	frameMagic uint32 = 0x184D2204
+
+	flgVersionMask     = 0xC0
+	flgVersion01       = 0x40
+	flgIndependent     = 0x20
+	flgBlockChecksum   = 0x10
+	flgContentSize     = 0x08
+	flgContentChecksum = 0x04
+	flgReserved        = 0x02
+	flgDictID          = 0x01
+	bdReservedMask     = 0x8F
+
+	// blockStored marks a block size word whose data is stored uncompressed.
+	blockStored uint32 = 0x80000000
+
+	// encodeBlockSize is the block maximum our encoder declares (BD 0x40).
+	encodeBlockSize = 64 << 10
+
+	// maxOffset is the farthest a match can reach back (a 16-bit offset).
+	maxOffset = 0xFFFF
+	// minMatch is added to every match length nibble (lz4_Block_format.md).
+	minMatch = 4
+)
+
+// frameHeader is the header every encoder here writes (ABI.md § Encode
+// result): magic, FLG 0x60 (version 01, independent blocks, no checksums, no
+// content size), BD 0x40 (64 KB blocks) and the header checksum 0x82.
+var frameHeader = [7]byte{0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82}
+
+// appendFrame appends payload to dst as one LZ4 frame of independent 64 KB
+// blocks. A block that does not shrink is stored, as upstream does for
+// random data; this bounds the frame at the payload size plus 4 bytes per
+// block plus 11.
+func (g *Go) appendFrame(dst, payload []byte) []byte {
+	dst = append(dst, frameHeader[:]...)
+	for len(payload) > 0 {
+		chunk := payload[:min(len(payload), encodeBlockSize)]
+		payload = payload[len(chunk):]
+
+		start := len(dst)
+		bound := lz4.CompressBlockBound(len(chunk))
+		dst = grow(dst, 4+bound)[:start+4+bound]
+		n, err := g.comp.CompressBlock(chunk, dst[start+4:])
+		if err == nil && n > 0 && n < len(chunk) {
+			binary.LittleEndian.PutUint32(dst[start:], uint32(n))
+			dst = dst[:start+4+n]
+			continue
+		}
+		binary.LittleEndian.PutUint32(dst[start:], uint32(len(chunk))|blockStored)
+		dst = append(dst[:start+4], chunk...)
+	}
+	return append(dst, 0, 0, 0, 0) // EndMark
+}
+
+// grow makes room for n more bytes after len(b).
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), max(2*cap(b), len(b)+n))
+	copy(nb, b)
+	return nb
+}
+
+// frameLayout is what scanFrame learned about a frame that passed every
+// check that does not need the decoded bytes.
+type frameLayout struct {
+	blocks        int // offset of the first block size word
+	linked        bool
+	blockChecksum bool
+	// contentSum is the offset of the content checksum, or -1.
+	contentSum int
+	// end is the offset just past the frame.
+	end int
+	// size is the exact decoded size.
+	size int
+}
+
+// decodeFrame decompresses one LZ4 frame, classifying every defect as
+// ErrCompression or ErrTooLarge in the order of ABI.md § Decoding order,
+// step 4. It first validates the whole frame without writing output
+// (scanFrame), then allocates the exact decoded size, never more than
+// maxPayload, and lets pierrec/lz4 decode the blocks into it.
+func decodeFrame(f []byte, maxPayload int) ([]byte, error) {
+	if maxPayload < 0 {
+		maxPayload = 0
+	}
+	l, err := scanFrame(f, maxPayload)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, l.size)
+	if err := fillFrame(f, l, out); err != nil {
+		return nil, err
+	}
+	if l.contentSum >= 0 {
+		want := binary.LittleEndian.Uint32(f[l.contentSum:])
+		if got := xxh32(out, 0); got != want {
+			return nil, fmt.Errorf("%w: content checksum %08x, content hashes to %08x", ErrCompression, want, got)
+		}
+	}
+	if extra := len(f) - l.end; extra > 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the frame", ErrCompression, extra)
+	}
+	return out, nil
+}
+
+// scanFrame checks the frame's structure and every block's sequences,
+// stopping at the first defect (ABI.md steps 4.1 to 4.5, less the content
+// checksum's value, which needs the output). It allocates nothing.
+func scanFrame(f []byte, maxPayload int) (frameLayout, error) {
+	var l frameLayout
+	if len(f) < 4 {
+		return l, fmt.Errorf("%w: frame of %d bytes has no magic", ErrCompression, len(f))
+	}
+	if m := binary.LittleEndian.Uint32(f); m != frameMagic {
+		return l, fmt.Errorf("%w: magic %08x", ErrCompression, m)
+	}
+
+	// Frame descriptor.
+	if len(f) < 5 {
+		return l, fmt.Errorf("%w: frame descriptor missing", ErrCompression)
+	}
+	flg := f[4]
+	switch {
+	case flg&flgVersionMask != flgVersion01:
+		return l, fmt.Errorf("%w: frame version %d", ErrCompression, flg>>6)
+	case flg&flgReserved != 0:
+		return l, fmt.Errorf("%w: FLG reserved bit set", ErrCompression)
+	case flg&flgDictID != 0:
+		return l, fmt.Errorf("%w: frame needs a dictionary", ErrCompression)
+	}
+	if len(f) < 6 {
+		return l, fmt.Errorf("%w: BD byte missing", ErrCompression)
+	}
+	bd := f[5]
+	if bd&bdReservedMask != 0 {
+		return l, fmt.Errorf("%w: BD reserved bits %02x", ErrCompression, bd&bdReservedMask)
+	}
+	id := int(bd>>4) & 7
+	if id < 4 {
+		return l, fmt.Errorf("%w: block size id %d", ErrCompression, id)
+	}
+	blockMax := 1 << (8 + 2*id) // 4: 64 KB, 5: 256 KB, 6: 1 MB, 7: 4 MB
+	descEnd := 6
+	hasSize := flg&flgContentSize != 0
+	if hasSize {
+		descEnd += 8
+	}
+	if len(f) < descEnd+1 {
+		return l, fmt.Errorf("%w: frame descriptor cut short", ErrCompression)
+	}
+	if hc, want := f[descEnd], byte(xxh32(f[4:descEnd], 0)>>8); hc != want {
+		return l, fmt.Errorf("%w: header checksum %02x, want %02x", ErrCompression, hc, want)
+	}
+	l.linked = flg&flgIndependent == 0
+	l.blockChecksum = flg&flgBlockChecksum != 0
+	l.blocks = descEnd + 1
+
+	// Blocks, up to the EndMark.
+	pos, total := l.blocks, 0
+	for {
+		if len(f)-pos < 4 {
+			return l, fmt.Errorf("%w: block size missing at byte %d", ErrCompression, pos)
+		}
+		w := binary.LittleEndian.Uint32(f[pos:])
+		pos += 4
+		if w == 0 {
+			break
+		}
+		size := int(w &^ blockStored)
+		if size > blockMax {
+			return l, fmt.Errorf("%w: block of %d bytes above the %d-byte maximum", ErrCompression, size, blockMax)
+		}
+		if len(f)-pos < size {
+			return l, fmt.Errorf("%w: block of %d bytes, %d left", ErrCompression, size, len(f)-pos)
+		}
+		data := f[pos : pos+size]
+		pos += size
+		if l.blockChecksum {
+			if len(f)-pos < 4 {
+				return l, fmt.Errorf("%w: block checksum missing", ErrCompression)
+			}
+			want := binary.LittleEndian.Uint32(f[pos:])
+			pos += 4
+			if got := xxh32(data, 0); got != want {
+				return l, fmt.Errorf("%w: block checksum %08x, block hashes to %08x", ErrCompression, want, got)
+			}
+		}
+		var n int
+		if w&blockStored != 0 {
+			if size > maxPayload-total {
+				return l, fmt.Errorf("%w: payload above %d bytes", ErrTooLarge, maxPayload)
+			}
+			n = size
+		} else {
+			reach := 0
+			if l.linked {
+				reach = total
+			}
+			var err error
+			if n, _, _, err = scanBlock(data, blockMax, reach, total, maxPayload); err != nil {
+				return l, err
+			}
+		}
+		total += n
+	}
+
+	// After the EndMark.
+	if hasSize {
+		if cs := binary.LittleEndian.Uint64(f[6:]); cs != uint64(total) {
+			return l, fmt.Errorf("%w: content size %d, frame holds %d", ErrCompression, cs, total)
+		}
+	}
+	l.contentSum = -1
+	if flg&flgContentChecksum != 0 {
+		if len(f)-pos < 4 {
+			return l, fmt.Errorf("%w: content checksum missing", ErrCompression)
+		}
+		l.contentSum = pos
+		pos += 4
+	}
+	l.end = pos
+	l.size = total
+	return l, nil
+}
+
+// scanBlock walks the sequences of one compressed block (lz4_Block_format.md)
+// without writing output, applying ABI.md step 4.4 in order, and returns the
+// block's decoded size. reach is how much earlier payload output a match may
+// refer to (0 for independent blocks), produced the payload output before
+// this block. lastTok and litStart locate the final, literals-only sequence.
+//
+// The block ends when its final literals end, whatever the token's match
+// nibble says (as in lz4_flex and the reference decoder); a block that ends
+// right after a match lacks its final literals and is invalid.
+func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTok, litStart int, err error) {
+	si := 0
+	for {
+		if si >= len(src) {
+			return 0, 0, 0, fmt.Errorf("%w: block ends after a match, without final literals", ErrCompression)
+		}
+		tok := si
+		t := src[si]
+		si++
+
+		lit := int(t >> 4)
+		if lit == 15 {
+			for {
+				if si >= len(src) {
+					return 0, 0, 0, fmt.Errorf("%w: literal length runs past the block", ErrCompression)
+				}
+				x := src[si]
+				si++
+				lit += int(x)
+				if x != 255 {
+					break
+				}
+			}
+		}
+		if lit > len(src)-si {
+			return 0, 0, 0, fmt.Errorf("%w: %d literals, %d bytes left in the block", ErrCompression, lit, len(src)-si)
+		}
+		if err := checkOutput(n, lit, blockMax, produced, maxPayload); err != nil {
+			return 0, 0, 0, err
+		}
+		n += lit
+		si += lit
+		if si == len(src) {
+			return n, tok, si - lit, nil
+		}
+
+		if len(src)-si < 2 {
+			return 0, 0, 0, fmt.Errorf("%w: match offset missing", ErrCompression)
+		}
+		off := int(binary.LittleEndian.Uint16(src[si:]))
+		si += 2
+		if off == 0 {
+			return 0, 0, 0, fmt.Errorf("%w: match offset 0", ErrCompression)
+		}
+		if off > n+reach {
+			return 0, 0, 0, fmt.Errorf("%w: match offset %d reaches before the start, %d bytes back", ErrCompression, off, n+reach)
+		}
+		ml := int(t&15) + minMatch
+		if t&15 == 15 {
+			for {
+				if si >= len(src) {
+					return 0, 0, 0, fmt.Errorf("%w: match length runs past the block", ErrCompression)
+				}
+				x := src[si]
+				si++
+				ml += int(x)
+				if x != 255 {
+					break
+				}
+			}
+		}
+		if err := checkOutput(n, ml, blockMax, produced, maxPayload); err != nil {
+			return 0, 0, 0, err
+		}
+		n += ml
+	}
+}
+
+// checkOutput applies the two output limits before a copy of add bytes into
+// a block holding n: the block maximum (compression), then maxPayload over
+// the whole payload (too_large). It is written so that nothing overflows.
+func checkOutput(n, add, blockMax, produced, maxPayload int) error {
+	if add > blockMax-n {
+		return fmt.Errorf("%w: block output above its %d-byte maximum", ErrCompression, blockMax)
+	}
+	if add > maxPayload-produced-n {
+		return fmt.Errorf("%w: payload above %d bytes", ErrTooLarge, maxPayload)
+	}
+	return nil
+}
+
+// fillFrame decodes the blocks of a frame that scanFrame accepted into out,
+// which has exactly the decoded size.
+func fillFrame(f []byte, l frameLayout, out []byte) error {
+	pos, o := l.blocks, 0
+	for {
+		w := binary.LittleEndian.Uint32(f[pos:])
+		pos += 4
+		if w == 0 {
+			break
+		}
+		size := int(w &^ blockStored)
+		data := f[pos : pos+size]
+		pos += size
+		if l.blockChecksum {
+			pos += 4
+		}
+		if w&blockStored != 0 {
+			o += copy(out[o:], data)
+			continue
+		}
+		n, err := fillBlock(data, out, o, l.linked)
+		if err != nil {
+			return err
+		}
+		o += n
+	}
+	if o != len(out) {
+		return fmt.Errorf("%w: lz4 decoded %d bytes where the scan found %d", ErrCodecFault, o, len(out))
+	}
+	return nil
+}
+
+// fillBlock decodes one compressed block, already validated by scanBlock,
+// into out at o. For linked blocks the previous 64 KB of output is the
+// dictionary.
+func fillBlock(data, out []byte, o int, linked bool) (int, error) {
+	var dict []byte
+	if linked {
+		dict = out[max(0, o-maxOffset):o]
+	}
+	dst := out[o:]
+	n, err := uncompress(data, dst, dict)
+	if err == nil {
+		return n, nil
+	}
+	// pierrec rejects a block whose final literals-only token has a non-zero
+	// match nibble; the scan accepted it (see scanBlock). Decode everything
+	// before that token with pierrec and copy the final literals here.
+	reach := 0
+	if linked {
+		reach = o
+	}
+	_, lastTok, litStart, serr := scanBlock(data, math.MaxInt, reach, 0, math.MaxInt)
+	if serr != nil {
+		return 0, fmt.Errorf("%w: rescan of a scanned block failed: %v", ErrCodecFault, serr)
+	}
+	n = 0
+	if lastTok > 0 {
+		if n, err = uncompress(data[:lastTok], dst, dict); err != nil {
+			return 0, fmt.Errorf("%w: lz4 rejected a block the scan accepted: %v", ErrCodecFault, err)
+		}
+	}
+	n += copy(dst[n:], data[litStart:])
+	return n, nil
+}
+
+func uncompress(src, dst, dict []byte) (int, error) {
+	if len(dict) > 0 {
+		return lz4.UncompressBlockWithDict(src, dst, dict)
+	}
+	return lz4.UncompressBlock(src, dst)
+}
