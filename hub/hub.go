@@ -1,0 +1,412 @@
+// Package hub owns the chat rooms: one goroutine per active room (an actor,
+// as upstream's Durable Object), holding that room's connections, its
+// leased codec instance, its rate limits and its newest-messages cache.
+//
+// Every packet in or out of a room goes through the room's codec instance.
+// A Message is committed to the store before anyone sees it, so an echo is
+// an acknowledgement that the message is durable.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmchannel/wasmchannel/codec"
+	"github.com/wasmchannel/wasmchannel/db"
+)
+
+// DefaultRoom is the room a WebSocket at "/" joins, as upstream.
+const DefaultRoom = "room"
+
+// Errors returned to HTTP callers; handlers map them to statuses.
+var (
+	ErrClosed      = errors.New("hub: shutting down")
+	ErrRoomName    = errors.New("hub: invalid room name")
+	ErrRateLimited = errors.New("hub: rate limit exceeded")
+	ErrInvalid     = errors.New("hub: invalid request")
+	ErrNotFound    = errors.New("hub: message not found")
+	ErrForbidden   = errors.New("hub: not the author")
+	ErrIDTaken     = errors.New("hub: message id used by another user")
+	ErrNotStored   = errors.New("hub: message not stored")
+)
+
+// roomName is the room-name rule of http-api.md § WebSocket.
+var roomName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ValidRoom reports whether name is an acceptable room name.
+func ValidRoom(name string) bool { return roomName.MatchString(name) }
+
+// Store is the part of the database the hub reads and updates directly;
+// new messages go through the Persister. Kept as interfaces so a shared
+// store (PostgreSQL) can replace SQLite without touching the hub.
+type Store interface {
+	History(ctx context.Context, room string, c db.Cursor, limit int) ([]db.Message, error)
+	MessageByRef(ctx context.Context, room, ref string) (db.Message, error)
+	ToggleReaction(ctx context.Context, room, ref, userID string, kind int) (db.Message, error)
+	DeleteMessage(ctx context.Context, room, ref, userID string) (db.Message, error)
+}
+
+// Persister commits new messages in batches; done runs after the commit.
+type Persister interface {
+	Submit(m db.Message, done func(fresh bool, err error)) error
+}
+
+// Config tunes the hub. Zero fields take the defaults noted.
+type Config struct {
+	// RateLimit is packets per second per user per room; 0 turns it off.
+	RateLimit int
+	// MaxPayload is the largest decompressed payload accepted (999, as
+	// upstream rejected 1000 and more).
+	MaxPayload int
+	// HistoryCache is how many newest messages each room keeps in memory
+	// (100, as upstream's KV); negative turns the cache off.
+	HistoryCache int
+	// SendQueueBytes bounds each connection's unsent bytes (default 1 MiB).
+	SendQueueBytes int
+	// IdleGrace is how long an empty room stays awake (default 30s).
+	IdleGrace time.Duration
+	// MaxMessageID bounds a client-chosen message id in bytes (default 128).
+	MaxMessageID int
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+func (c *Config) fill() {
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = 999
+	}
+	switch {
+	case c.HistoryCache == 0:
+		c.HistoryCache = 100
+	case c.HistoryCache < 0:
+		c.HistoryCache = 0
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 1 << 20
+	}
+	if c.IdleGrace <= 0 {
+		c.IdleGrace = 30 * time.Second
+	}
+	if c.MaxMessageID <= 0 {
+		c.MaxMessageID = 128
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Hub routes connections and requests to room goroutines.
+type Hub struct {
+	cfg    Config
+	src    codec.Source
+	store  Store
+	writer Persister
+	log    *slog.Logger
+	obs    Observer
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	closing bool
+	// closingFlag mirrors closing for the rooms' hot loop, without h.mu.
+	closingFlag atomic.Bool
+	roomsWG     sync.WaitGroup
+	userConn    map[string]int
+	ipConn      map[string]int
+	sessions    map[string]map[*Conn]struct{}
+}
+
+// New builds a hub. obs may be nil.
+func New(cfg Config, src codec.Source, store Store, writer Persister, log *slog.Logger, obs Observer) *Hub {
+	cfg.fill()
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Hub{
+		cfg: cfg, src: src, store: store, writer: writer, log: log, obs: obs,
+		rooms:    make(map[string]*room),
+		userConn: make(map[string]int),
+		ipConn:   make(map[string]int),
+		sessions: make(map[string]map[*Conn]struct{}),
+	}
+}
+
+// Config returns the effective configuration.
+func (h *Hub) Config() Config { return h.cfg }
+
+// acquire returns the named room, waking it if needed, with one reference
+// held; the caller must release it. References keep a room from stopping.
+func (h *Hub) acquire(name string) (*room, error) {
+	if !ValidRoom(name) {
+		return nil, ErrRoomName
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, ErrClosed
+	}
+	r := h.rooms[name]
+	if r == nil {
+		r = newRoom(h, name)
+		h.rooms[name] = r
+		h.roomsWG.Add(1)
+		h.obs.RoomsActive(len(h.rooms))
+		go r.run()
+	}
+	r.refs++
+	return r, nil
+}
+
+func (h *Hub) release(r *room) {
+	h.mu.Lock()
+	r.refs--
+	h.mu.Unlock()
+	r.post(func() { r.maybeIdle() })
+}
+
+// tryStop removes r from the hub if nothing references it; the room
+// goroutine calls it when its grace period ends.
+func (h *Hub) tryStop(r *room) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.refs > 0 {
+		return false
+	}
+	delete(h.rooms, r.name)
+	h.obs.RoomsActive(len(h.rooms))
+	return true
+}
+
+// ConnCounts reports how many sockets a user and an IP hold, for the
+// per-user and per-IP caps applied before an upgrade.
+func (h *Hub) ConnCounts(userID, ip string) (byUser, byIP int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.userConn[userID], h.ipConn[ip]
+}
+
+// Join adds c to a room and starts its writer. It returns once the room
+// has taken the connection; Leave must be called when the socket ends.
+func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
+	r, err := h.acquire(roomName)
+	if err != nil {
+		return err
+	}
+	c.maxBytes = h.cfg.SendQueueBytes
+	c.room = r
+	h.mu.Lock()
+	h.userConn[c.UserID]++
+	h.ipConn[c.IP]++
+	if h.sessions[c.SessionKey] == nil {
+		h.sessions[c.SessionKey] = make(map[*Conn]struct{})
+	}
+	h.sessions[c.SessionKey][c] = struct{}{}
+	h.mu.Unlock()
+	go c.writeLoop(nil)
+	joined := make(chan struct{})
+	if err := r.send(ctx, func() { r.join(c); close(joined) }); err != nil {
+		h.Leave(c)
+		return err
+	}
+	select {
+	case <-joined:
+		return nil
+	case <-ctx.Done():
+		h.Leave(c)
+		return ctx.Err()
+	}
+}
+
+// Leave removes c from its room and closes it. It is safe to call twice.
+func (h *Hub) Leave(c *Conn) {
+	if !c.joined.CompareAndSwap(false, true) {
+		return
+	}
+	c.Close(CloseGoingAway, "leaving")
+	r := c.room
+	if r == nil {
+		return
+	}
+	h.mu.Lock()
+	if h.userConn[c.UserID]--; h.userConn[c.UserID] <= 0 {
+		delete(h.userConn, c.UserID)
+	}
+	if h.ipConn[c.IP]--; h.ipConn[c.IP] <= 0 {
+		delete(h.ipConn, c.IP)
+	}
+	if set := h.sessions[c.SessionKey]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.sessions, c.SessionKey)
+		}
+	}
+	h.mu.Unlock()
+	r.post(func() { r.leave(c) })
+	h.release(r)
+}
+
+// Receive hands one frame read from c's socket to its room. It blocks while
+// the room is busy, which pushes back on that socket's reader.
+func (h *Hub) Receive(ctx context.Context, c *Conn, data []byte) error {
+	r := c.room
+	if r == nil {
+		return ErrClosed
+	}
+	return r.send(ctx, func() { r.packet(c, data) })
+}
+
+// SweepSessions closes, with ClosePolicy, every socket whose session
+// valid reports as ended (signed out, expired or deleted). The server calls
+// it every few seconds, once per distinct session.
+func (h *Hub) SweepSessions(ctx context.Context, valid func(ctx context.Context, key string) bool) {
+	h.mu.Lock()
+	keys := make([]string, 0, len(h.sessions))
+	for k := range h.sessions {
+		keys = append(keys, k)
+	}
+	h.mu.Unlock()
+	for _, k := range keys {
+		if ctx.Err() != nil || valid(ctx, k) {
+			continue
+		}
+		h.mu.Lock()
+		conns := make([]*Conn, 0, len(h.sessions[k]))
+		for c := range h.sessions[k] {
+			conns = append(conns, c)
+		}
+		h.mu.Unlock()
+		for _, c := range conns {
+			c.Close(ClosePolicy, "session ended")
+		}
+	}
+}
+
+// call runs fn in the room's goroutine and waits for it to reply.
+func call[T any](ctx context.Context, h *Hub, roomName string, fn func(r *room, reply func(T, error))) (T, error) {
+	var zero T
+	r, err := h.acquire(roomName)
+	if err != nil {
+		return zero, err
+	}
+	defer h.release(r)
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	reply := func(v T, err error) { ch <- result{v, err} }
+	if err := r.send(ctx, func() { fn(r, reply) }); err != nil {
+		return zero, err
+	}
+	select {
+	case res := <-ch:
+		return res.v, res.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Post sends a text message into a room over HTTP. It takes the same path
+// as a WebSocket Message and returns once the message is committed.
+func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string) (db.Message, error) {
+	if messageID == "" {
+		messageID = db.NewMessageID()
+	}
+	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+		r.post2http(userID, messageID, []byte(text), reply)
+	})
+}
+
+// React toggles userID's reaction on a message and broadcasts it.
+func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int) (db.Message, error) {
+	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+		if !r.allow(userID) {
+			reply(db.Message{}, ErrRateLimited)
+			return
+		}
+		r.react(nil, userID, ref, kind, reply)
+	})
+}
+
+// Delete soft-deletes the author's own message and broadcasts a Delete.
+func (h *Hub) Delete(ctx context.Context, roomName, userID, ref string) (db.Message, error) {
+	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+		r.remove(userID, ref, reply)
+	})
+}
+
+// History returns a page of a room's messages, newest first, and where it
+// came from: "cache", "database" or "cache+database", as upstream reported.
+func (h *Hub) History(ctx context.Context, roomName string, cur db.Cursor, limit int) ([]db.Message, string, error) {
+	if !ValidRoom(roomName) {
+		return nil, "", ErrRoomName
+	}
+	h.mu.Lock()
+	r := h.rooms[roomName]
+	h.mu.Unlock()
+	var c *cache
+	if r != nil {
+		c = r.warmCache()
+	}
+	if c == nil {
+		msgs, err := h.store.History(ctx, roomName, cur, limit)
+		if err != nil {
+			return nil, "", fmt.Errorf("history: %w", err)
+		}
+		return msgs, "database", nil
+	}
+	out, done, ok := c.page(cur, limit)
+	if ok && done {
+		return out, "cache", nil
+	}
+	source := "database"
+	if ok && len(out) > 0 {
+		source = "cache+database"
+		cur = db.Cursor{BeforeRef: out[len(out)-1].RefID}
+	}
+	more, err := h.store.History(ctx, roomName, cur, limit-len(out))
+	if err != nil {
+		return nil, "", fmt.Errorf("history: %w", err)
+	}
+	return append(out, more...), source, nil
+}
+
+// Shutdown stops accepting, closes every socket with 1001 and waits for
+// the rooms to stop. The caller then flushes the persister and closes the
+// database, so every acknowledged message is on disk.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.closingFlag.Store(true)
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.post(func() { r.shutdown() })
+	}
+	done := make(chan struct{})
+	go func() { h.roomsWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("hub shutdown: %w", ctx.Err())
+	}
+}
+
+// ActiveRooms is the number of awake rooms.
+func (h *Hub) ActiveRooms() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
