@@ -1,0 +1,210 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/scrypt"
+	"golang.org/x/text/unicode/norm"
+)
+
+// ScryptParams is the cost of a password hash. Memory per hash is 128·2^LogN·R bytes.
+type ScryptParams struct {
+	LogN uint8 // CPU/memory cost as a power of two
+	R    int   // block size
+	P    int   // parallelism
+}
+
+// DefaultScrypt matches Better Auth's cost (N=16384, r=16, p=1: 32 MiB,
+// tens of milliseconds per hash), so a login costs the same on both servers.
+var DefaultScrypt = ScryptParams{LogN: 14, R: 16, P: 1}
+
+// Bounds on parameters read back from stored hashes, so a corrupted row
+// cannot make one sign-in allocate gigabytes.
+const (
+	maxLogN      = 20
+	maxR         = 32
+	maxP         = 16
+	scryptKeyLen = 64
+	scryptSalt   = 16
+)
+
+var errBadHash = errors.New("auth: malformed password hash")
+
+// deriveKey is scrypt.Key; a test swaps it to count how much hashing a
+// sign-in does.
+var deriveKey = scrypt.Key
+
+func (p ScryptParams) withDefaults() ScryptParams {
+	if p.LogN == 0 || p.R <= 0 || p.P <= 0 {
+		return DefaultScrypt
+	}
+	return p
+}
+
+func (p ScryptParams) valid() bool {
+	return p.LogN >= 1 && p.LogN <= maxLogN && p.R >= 1 && p.R <= maxR && p.P >= 1 && p.P <= maxP
+}
+
+// b64 is the PHC string encoding: standard alphabet, no padding.
+var b64 = base64.RawStdEncoding
+
+// HashPassword returns a self-describing scrypt hash of password:
+// "$scrypt$ln=14,r=16,p=1$<salt>$<key>" with a fresh 16-byte salt. The
+// password is NFKC-normalised first, as Better Auth does, so the same
+// characters typed on different keyboards give the same hash.
+func HashPassword(password string, p ScryptParams) (string, error) {
+	p = p.withDefaults()
+	if !p.valid() {
+		return "", fmt.Errorf("hash password: scrypt parameters out of range: %+v", p)
+	}
+	salt := make([]byte, scryptSalt)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("hash password: salt: %w", err)
+	}
+	key, err := deriveKey([]byte(norm.NFKC.String(password)), salt, 1<<p.LogN, p.R, p.P, scryptKeyLen)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return fmt.Sprintf("$scrypt$ln=%d,r=%d,p=%d$%s$%s", p.LogN, p.R, p.P, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// VerifyPassword reports whether password matches hash, comparing in
+// constant time. It also accepts Better Auth's own "hexsalt:hexkey" format
+// (N=16384, r=16, p=1, the hex salt string used as the salt bytes), so
+// accounts exported from a Better Auth database keep working.
+func VerifyPassword(hash, password string) (bool, error) {
+	var (
+		salt, want []byte
+		p          ScryptParams
+		err        error
+	)
+	if strings.HasPrefix(hash, "$scrypt$") {
+		p, salt, want, err = parsePHC(hash)
+	} else {
+		p, salt, want, err = parseBetterAuth(hash)
+	}
+	if err != nil {
+		return false, err
+	}
+	got, err := deriveKey([]byte(norm.NFKC.String(password)), salt, 1<<p.LogN, p.R, p.P, len(want))
+	if err != nil {
+		return false, fmt.Errorf("verify password: %w", err)
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// parsePHC reads "$scrypt$ln=..,r=..,p=..$salt$key".
+func parsePHC(hash string) (ScryptParams, []byte, []byte, error) {
+	parts := strings.Split(hash, "$")
+	// "", "scrypt", params, salt, key
+	if len(parts) != 5 {
+		return ScryptParams{}, nil, nil, errBadHash
+	}
+	var p ScryptParams
+	for _, kv := range strings.Split(parts[2], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return p, nil, nil, errBadHash
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return p, nil, nil, errBadHash
+		}
+		switch k {
+		case "ln":
+			if n < 0 || n > 255 {
+				return p, nil, nil, errBadHash
+			}
+			p.LogN = uint8(n)
+		case "r":
+			p.R = n
+		case "p":
+			p.P = n
+		default:
+			return p, nil, nil, errBadHash
+		}
+	}
+	if !p.valid() {
+		return p, nil, nil, errBadHash
+	}
+	salt, err := b64.DecodeString(parts[3])
+	if err != nil || len(salt) == 0 {
+		return p, nil, nil, errBadHash
+	}
+	key, err := b64.DecodeString(parts[4])
+	if err != nil || len(key) < 16 {
+		return p, nil, nil, errBadHash
+	}
+	return p, salt, key, nil
+}
+
+// parseBetterAuth reads Better Auth's "hexsalt:hexkey".
+func parseBetterAuth(hash string) (ScryptParams, []byte, []byte, error) {
+	salt, keyHex, ok := strings.Cut(hash, ":")
+	if !ok || salt == "" {
+		return ScryptParams{}, nil, nil, errBadHash
+	}
+	key, err := hex.DecodeString(keyHex)
+	if err != nil || len(key) < 16 {
+		return ScryptParams{}, nil, nil, errBadHash
+	}
+	return ScryptParams{LogN: 14, R: 16, P: 1}, []byte(salt), key, nil
+}
+
+// hashBounded runs HashPassword under the concurrency bound.
+func (s *Service) hashBounded(ctx context.Context, password string) (string, error) {
+	if err := s.acquireHash(ctx); err != nil {
+		return "", err
+	}
+	defer s.releaseHash()
+	return HashPassword(password, s.scrypt)
+}
+
+// verifyBounded runs VerifyPassword under the concurrency bound.
+func (s *Service) verifyBounded(ctx context.Context, hash, password string) (bool, error) {
+	if err := s.acquireHash(ctx); err != nil {
+		return false, err
+	}
+	defer s.releaseHash()
+	return VerifyPassword(hash, password)
+}
+
+func (s *Service) acquireHash(ctx context.Context) error {
+	select {
+	case s.hashSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for password hasher: %w", ctx.Err())
+	}
+}
+
+func (s *Service) releaseHash() { <-s.hashSem }
+
+// dummyHash is a hash of a random password at the current cost. Sign-ins
+// for unknown emails verify against it, so they take as long as real ones
+// and response time does not reveal which emails have accounts.
+func (s *Service) dummyHash() (string, error) {
+	s.dummyMu.Lock()
+	defer s.dummyMu.Unlock()
+	if s.dummy != "" {
+		return s.dummy, nil
+	}
+	pw := make([]byte, 24)
+	if _, err := rand.Read(pw); err != nil {
+		return "", fmt.Errorf("dummy hash: %w", err)
+	}
+	h, err := HashPassword(string(pw), s.scrypt)
+	if err != nil {
+		return "", err
+	}
+	s.dummy = h
+	return h, nil
+}
