@@ -79,3 +79,15 @@ codecs-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./codec ./host
+
+## web-test: the web client's browser tests (web/e2e): a freshly built server,
+## two users in headless Chromium. Installs Chromium, Node and npm packages when missing.
+.PHONY: web-test
+WEB_APT = $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v node),,nodejs npm)
+web-test:
+	@if [ -n "$(strip $(WEB_APT))" ]; then \
+		echo "installing: $(strip $(WEB_APT))"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WEB_APT); \
+	fi
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs"

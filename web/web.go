@@ -55,7 +55,8 @@ var contentTypes = map[string]string{
 }
 
 // Register adds the client's routes to e: GET /app (a redirect), GET /app/
-// and its assets, and GET /codec.wasm serving exactly codecWASM. It panics
+// and its assets, and GET /codec.wasm serving exactly codecWASM, each also
+// answering HEAD. It panics
 // if the embedded files are unusable, which only a broken build can cause.
 func Register(e *echo.Echo, codecWASM []byte) {
 	assets, err := loadAssets(static)
@@ -64,10 +65,11 @@ func Register(e *echo.Echo, codecWASM []byte) {
 	}
 	codec := newAsset(codecWASM, contentTypes[".wasm"])
 
-	e.GET(strings.TrimSuffix(Prefix, "/"), func(c echo.Context) error {
+	methods := []string{http.MethodGet, http.MethodHead}
+	e.Match(methods, strings.TrimSuffix(Prefix, "/"), func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, Prefix)
 	})
-	e.GET(Prefix+"*", func(c echo.Context) error {
+	e.Match(methods, Prefix+"*", func(c echo.Context) error {
 		name := c.Param("*")
 		if name == "" {
 			name = "index.html"
@@ -81,7 +83,7 @@ func Register(e *echo.Echo, codecWASM []byte) {
 		}
 		return serve(c, name, a)
 	})
-	e.GET(CodecPath, func(c echo.Context) error {
+	e.Match(methods, CodecPath, func(c echo.Context) error {
 		return serve(c, "codec.wasm", codec)
 	})
 }

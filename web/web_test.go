@@ -87,6 +87,16 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+func TestHead(t *testing.T) {
+	e := newServer(t)
+	req := httptest.NewRequest(http.MethodHead, CodecPath, nil)
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 || rec.Header().Get("Content-Type") != "application/wasm" {
+		t.Errorf("HEAD %s: status %d, %d body bytes, Content-Type %q", CodecPath, rec.Code, rec.Body.Len(), rec.Header().Get("Content-Type"))
+	}
+}
+
 func TestCodecBytesExact(t *testing.T) {
 	e := newServer(t)
 	resp := get(t, e, CodecPath, nil)

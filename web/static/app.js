@@ -11,11 +11,30 @@ const MAX_TEXT_BYTES = 999;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Reaction kinds shown on every message (protocol.md § Packet). */
 const REACTIONS = [
-  { kind: 1, key: "like", label: "Like", emoji: "👍" },
-  { kind: 2, key: "dislike", label: "Dislike", emoji: "👎" },
-  { kind: 3, key: "heart", label: "Heart", emoji: "❤️" },
-  { kind: 4, key: "star", label: "Star", emoji: "⭐" },
+  { kind: 1, key: "like", label: "Like", icon: "thumb" },
+  { kind: 2, key: "dislike", label: "Dislike", icon: "thumb-down" },
+  { kind: 3, key: "heart", label: "Heart", icon: "heart" },
+  { kind: 4, key: "star", label: "Star", icon: "star" },
 ];
+/** Reaction icons as SVG paths (24×24), so no emoji font is needed. */
+const ICONS = {
+  thumb: "M7 10v10H4V10zm2 10h8.2a2 2 0 0 0 2-1.6l1.3-6.5a2 2 0 0 0-2-2.4H14l.8-4a1.7 1.7 0 0 0-3.2-1L9 10z",
+  heart: "M12 20.5l-1.3-1.2C5.9 15 3 12.3 3 9a4.5 4.5 0 0 1 8-2.8l1 1.1 1-1.1A4.5 4.5 0 0 1 21 9c0 3.3-2.9 6-7.7 10.3z",
+  star: "M12 3.2l2.7 5.6 6.1.9-4.4 4.3 1 6.1-5.4-2.9-5.4 2.9 1-6.1-4.4-4.3 6.1-.9z",
+};
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", ICONS[name === "thumb-down" ? "thumb" : name]);
+  if (name === "thumb-down") path.setAttribute("transform", "rotate(180 12 12)");
+  svg.append(path);
+  return svg;
+}
 const TYPING_SEND_EVERY_MS = 2500; // at most one Typing packet per this
 const TYPING_SHOW_MS = 5000; // a typing notice lasts this long unless renewed
 const RESEND_AFTER_MS = 3000; // an unacknowledged message is sent again after this
@@ -634,13 +653,10 @@ function renderMessage(rec) {
     b.dataset.kind = String(r.kind);
     b.title = r.label;
     b.setAttribute("aria-label", r.label);
-    const emoji = document.createElement("span");
-    emoji.setAttribute("aria-hidden", "true");
-    emoji.textContent = r.emoji;
     const count = document.createElement("span");
     count.className = "count";
     count.dataset.testid = `reaction-count-${r.key}`;
-    b.append(emoji, count);
+    b.append(icon(r.icon), count);
     b.addEventListener("click", () => react(rec, r.kind));
     actions.append(b);
   }
@@ -787,6 +803,9 @@ function onSend(event) {
   updateCounter();
   autosize();
   transmit(o);
+  // Receivers end our typing notice when the message arrives, so the next
+  // keystroke must be free to start a new one.
+  state.lastTypingSent = 0;
   if (!state.connected) {
     showError("offline", "Not connected: the message will be sent when the connection is back.", NOTICE_MS);
   }
