@@ -1,0 +1,723 @@
+//! The LZ4 block format (lz4_Block_format.md): a greedy hash-table
+//! compressor and a bounds-checked decompressor.
+//!
+//! A block is a run of sequences: a token (literal length in the high
+//! nibble, match length − 4 in the low one), optional length bytes, the
+//! literals, a 2-byte little-endian offset and optional match length bytes.
+//! The last sequence holds only literals.
+
+use super::Sink;
+use crate::error::Error;
+
+/// Shortest match the format can express.
+const MIN_MATCH: usize = 4;
+/// The last 5 bytes of a block are always literals (§ End of block conditions).
+const LAST_LITERALS: usize = 5;
+/// The last match starts at least 12 bytes before the end of the block
+/// (§ End of block conditions).
+const MF_LIMIT: usize = 12;
+/// Largest offset a 2-byte field holds.
+pub const MAX_OFFSET: usize = 65_535;
+/// After 2^SKIP_TRIGGER misses in a row the search starts skipping faster,
+/// which keeps incompressible input cheap.
+const SKIP_TRIGGER: u32 = 6;
+/// Hash table sizes: 2^8 entries for tiny inputs up to 2^13 (32 KB) for a
+/// full 64 KB block.
+const MIN_HASH_LOG: u32 = 8;
+const MAX_HASH_LOG: u32 = 13;
+
+/// Reads 4 little-endian bytes at `i`; None past the end.
+#[inline(always)]
+fn read_u32(s: &[u8], i: usize) -> Option<u32> {
+    match s.get(i..) {
+        Some(&[a, b, c, d, ..]) => Some(u32::from_le_bytes([a, b, c, d])),
+        _ => None,
+    }
+}
+
+/// Reads 8 little-endian bytes at `i`; None past the end.
+#[inline(always)]
+fn read_u64(s: &[u8], i: usize) -> Option<u64> {
+    match s.get(i..) {
+        Some(&[a, b, c, d, e, f, g, h, ..]) => Some(u64::from_le_bytes([a, b, c, d, e, f, g, h])),
+        _ => None,
+    }
+}
+
+/// Bytes an extended length of `n` (after the nibble's 15) takes.
+#[inline(always)]
+const fn ext_bytes(n: usize) -> usize {
+    n / 255 + 1
+}
+
+/// Appends the length bytes for `n` (the part above the nibble's 15).
+#[inline(always)]
+fn put_ext(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 255 {
+        out.push(255);
+        n -= 255;
+    }
+    out.push(n as u8);
+}
+
+/// The encoded size of a sequence with `lits` literals and a match of
+/// `ml + 4` bytes (`ml` None for the last, literals-only sequence).
+#[inline(always)]
+fn sequence_len(lits: usize, ml: Option<usize>) -> usize {
+    let lit_ext = if lits >= 15 { ext_bytes(lits - 15) } else { 0 };
+    let match_part = match ml {
+        None => 0,
+        Some(ml) if ml >= 15 => 2 + ext_bytes(ml - 15),
+        Some(_) => 2,
+    };
+    1 + lit_ext + lits + match_part
+}
+
+/// A greedy LZ4 compressor. Its hash table maps the hash of 4 input bytes to
+/// the last absolute position they were seen at, and is kept across the
+/// blocks of one payload: `compress` ignores entries outside its window, so
+/// independent blocks need no reset.
+pub struct Compressor {
+    table: Vec<u32>,
+    shift: u32,
+}
+
+impl Compressor {
+    /// A compressor for blocks of up to `block_len` bytes, with a table
+    /// sized to match (no point clearing 32 KB for a 100-byte message).
+    pub fn new(block_len: usize) -> Result<Compressor, Error> {
+        let mut log = MIN_HASH_LOG;
+        while log < MAX_HASH_LOG && (1usize << log) < block_len {
+            log += 1;
+        }
+        let mut table = Vec::new();
+        table.try_reserve_exact(1 << log)?;
+        table.resize(1 << log, 0);
+        Ok(Compressor {
+            table,
+            shift: 32 - log,
+        })
+    }
+
+    /// Compresses `src[start..end]` as one block, appending it to `out`.
+    /// Matches may reach back to `window` (`start` for an independent block,
+    /// an earlier position for a linked one).
+    ///
+    /// Returns false, leaving `out` as it was, when the block would not
+    /// shrink: the caller then stores it. `out` never grows by more than
+    /// `end - start - 1` bytes, so reserving the block's length up front
+    /// is enough. Positions must fit in u32.
+    pub fn compress(
+        &mut self,
+        src: &[u8],
+        window: usize,
+        start: usize,
+        end: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let base = out.len();
+        match self.sequences(src, window, start, end, out) {
+            Some(()) => true,
+            None => {
+                out.truncate(base);
+                false
+            }
+        }
+    }
+
+    /// The body of `compress`. None means "store the block instead": the
+    /// output would not shrink, or (never, by construction) an index fell
+    /// outside `src`, which costs compression and not correctness.
+    fn sequences(
+        &mut self,
+        src: &[u8],
+        window: usize,
+        start: usize,
+        end: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let n = end.checked_sub(start)?;
+        let budget = out.len().checked_add(n)?;
+        let mut anchor = start;
+        if n > MF_LIMIT {
+            let ip_limit = end - MF_LIMIT;
+            let match_limit = end - LAST_LITERALS;
+            let mut ip = start;
+            'sequences: loop {
+                // Find a 4-byte match, skipping faster the longer we miss.
+                let mut misses = 1u32 << SKIP_TRIGGER;
+                let mut cand;
+                loop {
+                    if ip >= ip_limit {
+                        break 'sequences;
+                    }
+                    let seq = read_u32(src, ip)?;
+                    let slot = self
+                        .table
+                        .get_mut((seq.wrapping_mul(2_654_435_761) >> self.shift) as usize)?;
+                    cand = *slot as usize;
+                    *slot = ip as u32;
+                    if cand >= window
+                        && cand < ip
+                        && ip - cand <= MAX_OFFSET
+                        && read_u32(src, cand) == Some(seq)
+                    {
+                        break;
+                    }
+                    ip += (misses >> SKIP_TRIGGER) as usize;
+                    misses += 1;
+                }
+                // Extend forward, eight bytes at a time, then backward over
+                // the pending literals.
+                let mut len = MIN_MATCH;
+                let (mut a, mut b) = (cand + MIN_MATCH, ip + MIN_MATCH);
+                while b + 8 <= match_limit {
+                    let x = read_u64(src, a)? ^ read_u64(src, b)?;
+                    if x != 0 {
+                        len += (x.trailing_zeros() / 8) as usize;
+                        b = match_limit;
+                        break;
+                    }
+                    len += 8;
+                    a += 8;
+                    b += 8;
+                }
+                while b < match_limit && src.get(a)? == src.get(b)? {
+                    len += 1;
+                    a += 1;
+                    b += 1;
+                }
+                while ip > anchor && cand > window && src.get(ip - 1)? == src.get(cand - 1)? {
+                    ip -= 1;
+                    cand -= 1;
+                    len += 1;
+                }
+                let ml = len - MIN_MATCH;
+                let lits = src.get(anchor..ip)?;
+                if out.len() + sequence_len(lits.len(), Some(ml)) >= budget {
+                    return None;
+                }
+                out.push(((lits.len().min(15) as u8) << 4) | ml.min(15) as u8);
+                if lits.len() >= 15 {
+                    put_ext(out, lits.len() - 15);
+                }
+                out.extend_from_slice(lits);
+                out.extend_from_slice(&((ip - cand) as u16).to_le_bytes());
+                if ml >= 15 {
+                    put_ext(out, ml - 15);
+                }
+                ip += len;
+                anchor = ip;
+                if ip >= ip_limit {
+                    break;
+                }
+                // Remember a position inside the match so the next one can
+                // start right here.
+                let p = ip - 2;
+                let h = (read_u32(src, p)?.wrapping_mul(2_654_435_761) >> self.shift) as usize;
+                *self.table.get_mut(h)? = p as u32;
+            }
+        }
+        // The last sequence: literals only.
+        let lits = src.get(anchor..end)?;
+        if out.len() + sequence_len(lits.len(), None) >= budget {
+            return None;
+        }
+        out.push((lits.len().min(15) as u8) << 4);
+        if lits.len() >= 15 {
+            put_ext(out, lits.len() - 15);
+        }
+        out.extend_from_slice(lits);
+        Some(())
+    }
+}
+
+/// Where a block's output may go, as absolute positions in the output.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The lowest position a match may copy from: the block's start for an
+    /// independent block, the payload's start for a linked one.
+    pub window: usize,
+    /// Output may not pass this within the block (its start plus the frame's
+    /// block maximum); passing it is `Compression`.
+    pub block_end: usize,
+    /// Output may not pass this at all (the payload's start plus the caller's
+    /// limit); passing it is `TooLarge`.
+    pub payload_end: usize,
+}
+
+impl Limits {
+    /// Checks that output may grow to `new_len`: the block maximum first,
+    /// then the payload limit (ABI.md § Decoding order, 4.4).
+    #[inline(always)]
+    fn check(&self, new_len: usize) -> Result<(), Error> {
+        if new_len > self.block_end {
+            return Err(Error::Compression);
+        }
+        if new_len > self.payload_end {
+            return Err(Error::TooLarge);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the length bytes that follow a nibble of 15.
+#[inline(always)]
+fn ext_len(src: &[u8], ip: &mut usize, mut len: usize) -> Result<usize, Error> {
+    loop {
+        let b = *src.get(*ip).ok_or(Error::Compression)?;
+        *ip += 1;
+        len = len.checked_add(b as usize).ok_or(Error::Compression)?;
+        if b != 255 {
+            return Ok(len);
+        }
+    }
+}
+
+/// Width of the fixed-size fast copies.
+const WILD: usize = 16;
+
+/// `s[at..at + n]`, or None.
+#[inline(always)]
+fn window(s: &[u8], at: usize, n: usize) -> Option<&[u8]> {
+    s.get(at..)?.get(..n)
+}
+
+impl Sink<'_> {
+    /// Copies `n` literals from `src[at..]` to the output. Up to 16 go as
+    /// one fixed 16-byte copy when both sides have the room.
+    #[inline(always)]
+    fn literals(&mut self, src: &[u8], at: usize, n: usize) -> Option<()> {
+        let pos = self.pos;
+        let count = if n <= WILD && at + WILD <= src.len() && pos + WILD <= self.buf.len() {
+            WILD
+        } else {
+            n
+        };
+        let from = window(src, at, count)?;
+        self.buf.get_mut(pos..)?.get_mut(..count)?.copy_from_slice(from);
+        self.pos = pos + n;
+        Some(())
+    }
+
+    /// Copies a `len`-byte match from `dist` bytes back. The caller has
+    /// checked `dist` against the window and made room for `len` bytes.
+    #[inline(always)]
+    fn matched(&mut self, dist: usize, len: usize) -> Option<()> {
+        let pos = self.pos;
+        let from = pos.checked_sub(dist)?;
+        if pos > self.buf.len() {
+            return None;
+        }
+        let (done, room) = self.buf.split_at_mut(pos);
+        if dist >= WILD && len <= WILD && room.len() >= WILD {
+            // Short and far enough back not to overlap: one fixed copy.
+            room.get_mut(..WILD)?
+                .copy_from_slice(window(done, from, WILD)?);
+        } else if dist >= len {
+            room.get_mut(..len)?
+                .copy_from_slice(window(done, from, len)?);
+        } else if dist == 1 {
+            room.get_mut(..len)?.fill(*done.get(from)?);
+        } else {
+            // The match overlaps its own output: it repeats the last `dist`
+            // bytes. Write one period, then keep doubling what is written;
+            // every copy starts at a multiple of `dist`, so it stays in phase.
+            let out = room.get_mut(..len)?;
+            out.get_mut(..dist)?.copy_from_slice(done.get(from..)?);
+            let mut written = dist;
+            while written < len {
+                let run = written.min(len - written);
+                let (src, dst) = out.split_at_mut(written);
+                dst.get_mut(..run)?.copy_from_slice(src.get(..run)?);
+                written += run;
+            }
+        }
+        self.pos = pos + len;
+        Some(())
+    }
+}
+
+/// Decompresses the block `src` into `out`.
+///
+/// Every defect is checked sequence by sequence in the order of wasm/ABI.md
+/// § Decoding order 4.4: literal and length bytes inside the block, the
+/// offset present and inside the window, then the output against the
+/// block maximum (`Compression`) and the payload limit (`TooLarge`),
+/// literals before the match, all before the sequence writes anything.
+/// The block must end right after a literals-only sequence.
+pub fn decompress(src: &[u8], out: &mut Sink<'_>, lim: &Limits) -> Result<(), Error> {
+    // Bounds that the checks below already guarantee; failing one would be
+    // a bug in this decoder, reported as a bad frame rather than a panic.
+    const BUG: Error = Error::Compression;
+    let mut ip = 0usize;
+    loop {
+        let token = *src.get(ip).ok_or(Error::Compression)?;
+        ip += 1;
+        let mut lits = (token >> 4) as usize;
+        if lits == 15 {
+            lits = ext_len(src, &mut ip, lits)?;
+        }
+        let lit_at = ip;
+        ip = ip.checked_add(lits).ok_or(Error::Compression)?;
+        if ip > src.len() {
+            return Err(Error::Compression);
+        }
+        let after_lits = out.pos().checked_add(lits).ok_or(Error::Compression)?;
+        if ip == src.len() {
+            // The last sequence: a match nibble here would need an offset.
+            if token & 0x0F != 0 {
+                return Err(Error::Compression);
+            }
+            lim.check(after_lits)?;
+            out.room(lits)?;
+            return out.literals(src, lit_at, lits).ok_or(BUG);
+        }
+        let dist = match src.get(ip..) {
+            Some(&[lo, hi, ..]) => u16::from_le_bytes([lo, hi]) as usize,
+            _ => return Err(Error::Compression),
+        };
+        ip += 2;
+        if dist == 0 || dist > after_lits.saturating_sub(lim.window) {
+            return Err(Error::Compression);
+        }
+        let mut len = (token & 0x0F) as usize;
+        if len == 15 {
+            len = ext_len(src, &mut ip, len)?;
+        }
+        len += MIN_MATCH;
+        lim.check(after_lits)?;
+        let after_match = after_lits.checked_add(len).ok_or(Error::Compression)?;
+        lim.check(after_match)?;
+        out.room(lits + len)?;
+        out.literals(src, lit_at, lits).ok_or(BUG)?;
+        out.matched(dist, len).ok_or(BUG)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unlimited(window: usize) -> Limits {
+        Limits {
+            window,
+            block_end: usize::MAX,
+            payload_end: usize::MAX,
+        }
+    }
+
+    /// Decodes `src` onto the end of `out`, as the frame decoder does.
+    fn run(src: &[u8], out: &mut Vec<u8>, lim: &Limits) -> Result<(), Error> {
+        let max = lim.payload_end.saturating_sub(out.len());
+        let mut sink = Sink::new(out, max);
+        let r = decompress(src, &mut sink, lim);
+        if r.is_ok() {
+            sink.finish();
+        }
+        r
+    }
+
+    fn roundtrip(data: &[u8]) -> Option<usize> {
+        let mut c = Compressor::new(data.len()).unwrap();
+        let mut packed = Vec::new();
+        if !c.compress(data, 0, 0, data.len(), &mut packed) {
+            assert!(packed.is_empty());
+            return None;
+        }
+        assert!(packed.len() < data.len());
+        check_end_rules(&packed, data.len());
+        let mut out = Vec::new();
+        run(&packed, &mut out, &unlimited(0)).unwrap();
+        assert_eq!(out, data);
+        Some(packed.len())
+    }
+
+    /// Walks a block and asserts the end-of-block rules every LZ4 decoder
+    /// relies on: the last 5 bytes are literals and the last match starts at
+    /// least 12 bytes before the end.
+    fn check_end_rules(block: &[u8], n: usize) {
+        let (mut ip, mut op) = (0usize, 0usize);
+        let mut last_match_start = None;
+        loop {
+            let token = block[ip];
+            ip += 1;
+            let mut lits = (token >> 4) as usize;
+            if lits == 15 {
+                lits = ext_len(block, &mut ip, lits).unwrap();
+            }
+            ip += lits;
+            op += lits;
+            if ip == block.len() {
+                break;
+            }
+            ip += 2;
+            let mut len = (token & 15) as usize;
+            if len == 15 {
+                len = ext_len(block, &mut ip, len).unwrap();
+            }
+            last_match_start = Some(op);
+            op += len + MIN_MATCH;
+            assert!(
+                op <= n - LAST_LITERALS,
+                "match ends inside the last 5 bytes"
+            );
+        }
+        assert_eq!(op, n);
+        if let Some(s) = last_match_start {
+            assert!(s + MF_LIMIT <= n, "last match starts at {} of {}", s, n);
+        }
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect()
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        let words = [
+            "the ", "quick ", "brown ", "fox ", "jumps ", "over ", "lazy ", "dog ", "chat ",
+            "room ", "message ", "hello ", "world ",
+        ];
+        let mut x = 12345u64;
+        let mut s = Vec::new();
+        while s.len() < n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s.extend_from_slice(words[(x >> 59) as usize % words.len()].as_bytes());
+        }
+        s.truncate(n);
+        s
+    }
+
+    #[test]
+    fn compresses_and_round_trips() {
+        let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+            ("empty", vec![], false),
+            ("13 zeros", vec![0; 13], false),
+            ("14 zeros", vec![0; 14], true),
+            ("64 KB zeros", vec![0; 65_536], true),
+            ("text 1000", text(1000), true),
+            ("text 65536", text(65_536), true),
+            ("pattern 3", b"abc".repeat(5000), true),
+            ("noise 4096", noise(4096, 3), false),
+            ("half noise", [noise(2000, 5), vec![7; 2000]].concat(), true),
+            (
+                "long literal run",
+                [noise(600, 9), vec![1; 600]].concat(),
+                true,
+            ),
+        ];
+        for (name, data, shrinks) in cases {
+            let got = roundtrip(&data);
+            assert_eq!(got.is_some(), shrinks, "{}: {:?}", name, got);
+        }
+        // 64 KB of zeros packs into a few hundred bytes.
+        assert!(roundtrip(&[0; 65_536]).unwrap() < 300);
+    }
+
+    #[test]
+    fn round_trips_every_short_length() {
+        for n in 0..200 {
+            for data in [vec![b'a'; n], text(n), noise(n, n as u64)] {
+                roundtrip(&data);
+            }
+        }
+    }
+
+    #[test]
+    fn linked_matches_reach_into_the_previous_block() {
+        let data = text(20_000);
+        let mut c = Compressor::new(10_000).unwrap();
+        let mut first = Vec::new();
+        assert!(c.compress(&data, 0, 0, 10_000, &mut first));
+        let mut second = Vec::new();
+        assert!(c.compress(&data, 0, 10_000, 20_000, &mut second));
+        let mut out = Vec::new();
+        run(&first, &mut out, &unlimited(0)).unwrap();
+        // Independent decoding of the second block must fail: it refers back.
+        let mut alone = out.clone();
+        let lim = Limits {
+            window: alone.len(),
+            block_end: usize::MAX,
+            payload_end: usize::MAX,
+        };
+        assert_eq!(run(&second, &mut alone, &lim), Err(Error::Compression));
+        run(&second, &mut out, &unlimited(0)).unwrap();
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn match_copies_equal_the_byte_by_byte_definition() {
+        for dist in 1..40 {
+            for len in [4, 5, 15, 16, 17, 19, 20, 33, 100, 1000] {
+                // With and without spare room, so both the fixed 16-byte
+                // copies and the exact ones run.
+                for spare in [0, 64] {
+                    let mut out: Vec<u8> = (0..dist as u8).map(|b| b + 1).collect();
+                    let mut want = out.clone();
+                    for _ in 0..len {
+                        want.push(want[want.len() - dist]);
+                    }
+                    let mut sink = Sink::new(&mut out, usize::MAX);
+                    sink.room(len + spare).unwrap();
+                    sink.matched(dist, len).unwrap();
+                    sink.finish();
+                    assert_eq!(out, want, "dist {} len {} spare {}", dist, len, spare);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn literal_copies_keep_only_their_bytes() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..30 {
+            for spare in [0, 64] {
+                let mut out = vec![0xEE];
+                let mut sink = Sink::new(&mut out, usize::MAX);
+                sink.room(n + spare).unwrap();
+                sink.literals(&src, 3, n).unwrap();
+                sink.finish();
+                assert_eq!(out[1..], src[3..3 + n], "n {} spare {}", n, spare);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_blocks() {
+        let lim = |block_end, payload_end| Limits {
+            window: 0,
+            block_end,
+            payload_end,
+        };
+        let big = lim(usize::MAX, usize::MAX);
+        let cases: Vec<(&str, Vec<u8>, Limits, Result<(), Error>)> = vec![
+            ("empty block", vec![], big, Err(Error::Compression)),
+            ("literals only", vec![0x30, 1, 2, 3], big, Ok(())),
+            ("no literals", vec![0x00], big, Ok(())),
+            (
+                "literals past end",
+                vec![0x30, 1, 2],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "length byte missing",
+                vec![0xF0],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "missing offset",
+                vec![0x11, 1],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "half offset",
+                vec![0x11, 1, 1],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "offset 0",
+                vec![0x10, 1, 0, 0, 0x00],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "offset too far",
+                vec![0x10, 1, 2, 0, 0x00],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "ends after match",
+                vec![0x10, 1, 1, 0],
+                big,
+                Err(Error::Compression),
+            ),
+            ("good match", vec![0x10, 1, 1, 0, 0x10, 2], big, Ok(())),
+            (
+                "match length byte missing",
+                vec![0x1F, 1, 1, 0],
+                big,
+                Err(Error::Compression),
+            ),
+            (
+                "block max",
+                vec![0x10, 1, 1, 0, 0x10, 2],
+                lim(5, usize::MAX),
+                Err(Error::Compression),
+            ),
+            (
+                "payload limit",
+                vec![0x10, 1, 1, 0, 0x10, 2],
+                lim(usize::MAX, 5),
+                Err(Error::TooLarge),
+            ),
+            (
+                "block max before payload limit",
+                vec![0x10, 1, 1, 0, 0x10, 2],
+                lim(5, 5),
+                Err(Error::Compression),
+            ),
+            (
+                "exactly at both limits",
+                vec![0x10, 1, 1, 0, 0x10, 2],
+                lim(6, 6),
+                Ok(()),
+            ),
+            (
+                "bad offset before output limit",
+                vec![0x10, 1, 9, 0, 0x00],
+                lim(0, 0),
+                Err(Error::Compression),
+            ),
+            (
+                "literal limit before match limit",
+                vec![0x20, 1, 2, 1, 0, 0x00],
+                lim(usize::MAX, 1),
+                Err(Error::TooLarge),
+            ),
+        ];
+        for (name, src, lim, want) in cases {
+            let mut out = Vec::new();
+            assert_eq!(run(&src, &mut out, &lim), want, "{}", name);
+        }
+    }
+
+    #[test]
+    fn limits_never_grow_capacity_past_the_payload_limit() {
+        // One literal byte then a 1 MiB run of it.
+        let mut block = vec![0x1F, 0xAA, 1, 0];
+        let mut n = (1usize << 20) - 20;
+        while n >= 255 {
+            block.push(255);
+            n -= 255;
+        }
+        block.push(n as u8);
+        block.push(0x00);
+        let lim = Limits {
+            window: 0,
+            block_end: usize::MAX,
+            payload_end: 1000,
+        };
+        let mut out = Vec::new();
+        assert_eq!(run(&block, &mut out, &lim), Err(Error::TooLarge));
+        assert!(out.capacity() <= 1000, "capacity {}", out.capacity());
+        let mut out = Vec::new();
+        run(&block, &mut out, &unlimited(0)).unwrap();
+        assert_eq!(out.len(), 1 << 20);
+        assert!(out.iter().all(|&b| b == 0xAA));
+    }
+}
