@@ -53,10 +53,12 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 	}
 	e.Kind = Kind(k)
 
-	if e.MessageID, err = r.optString("message_id"); err != nil {
+	mid, err := r.optString("message_id")
+	if err != nil {
 		return e, err
 	}
-	if e.UserID, err = r.optString("user_id"); err != nil {
+	uid, err := r.optString("user_id")
+	if err != nil {
 		return e, err
 	}
 
@@ -64,16 +66,14 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 	if err != nil {
 		return e, err
 	}
+	var reaction uint64
 	if present {
-		v, err := r.varint("reaction_kind")
-		if err != nil {
+		if reaction, err = r.varint("reaction_kind"); err != nil {
 			return e, err
 		}
-		if v > uint64(MaxReaction) {
-			return e, fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, v)
+		if reaction > uint64(MaxReaction) {
+			return e, fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, reaction)
 		}
-		rk := Reaction(v)
-		e.Reaction = &rk
 	}
 	e.PrefixLen = r.off
 
@@ -96,7 +96,50 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 	if extra := len(data) - r.off; extra > 0 {
 		return e, fmt.Errorf("%w: %d bytes after the crc", ErrTrailingBytes, extra)
 	}
+	e.setOptionals(data, mid, uid, present, Reaction(reaction))
 	return e, nil
+}
+
+// optionals holds a decoded packet's optional fields, so that they cost
+// one allocation, plus one for the bytes of both ids.
+type optionals struct {
+	mid, uid string
+	reaction Reaction
+}
+
+// setOptionals fills the optional fields once the whole envelope is valid.
+func (e *Envelope) setOptionals(data []byte, mid, uid span, hasReaction bool, reaction Reaction) {
+	if !mid.ok && !uid.ok && !hasReaction {
+		return
+	}
+	o := new(optionals)
+	switch {
+	case mid.ok && uid.ok:
+		// One string covering both ids and the few bytes between them.
+		all := string(data[mid.start:uid.end])
+		o.mid = all[:mid.end-mid.start]
+		o.uid = all[uid.start-mid.start:]
+	case mid.ok:
+		o.mid = string(data[mid.start:mid.end])
+	case uid.ok:
+		o.uid = string(data[uid.start:uid.end])
+	}
+	if mid.ok {
+		e.MessageID = &o.mid
+	}
+	if uid.ok {
+		e.UserID = &o.uid
+	}
+	if hasReaction {
+		o.reaction = reaction
+		e.Reaction = &o.reaction
+	}
+}
+
+// span locates a present id in the packet.
+type span struct {
+	start, end int
+	ok         bool
 }
 
 // wireReader reads envelope fields front to back, classifying each failure.
@@ -175,20 +218,20 @@ func (r *wireReader) bytes(field string) ([]byte, error) {
 	return p, nil
 }
 
-func (r *wireReader) optString(field string) (*string, error) {
+// optString reads an optional id and checks that it is UTF-8.
+func (r *wireReader) optString(field string) (span, error) {
 	present, err := r.optTag(field)
 	if err != nil || !present {
-		return nil, err
+		return span{}, err
 	}
 	p, err := r.bytes(field)
 	if err != nil {
-		return nil, err
+		return span{}, err
 	}
 	if !utf8.Valid(p) {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidUTF8, field)
+		return span{}, fmt.Errorf("%w: %s", ErrInvalidUTF8, field)
 	}
-	s := string(p)
-	return &s, nil
+	return span{r.off - len(p), r.off, true}, nil
 }
 
 // validateFields applies the encode-side checks of ABI.md § Encode result.

@@ -246,12 +246,14 @@ func scanFrame(f []byte, maxPayload int) (frameLayout, error) {
 // The block ends when its final literals end, whatever the token's match
 // nibble says (as in lz4_flex and the reference decoder); a block that ends
 // right after a match lacks its final literals and is invalid.
+//
+// It runs on every compressed block before it is decoded, so it is kept
+// tight: one comparison against the lower of the two output limits per
+// copy, and errors built out of line.
 func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTok, litStart int, err error) {
+	limit := min(blockMax, maxPayload-produced)
 	si := 0
-	for {
-		if si >= len(src) {
-			return 0, 0, 0, fmt.Errorf("%w: block ends after a match, without final literals", ErrCompression)
-		}
+	for si < len(src) {
 		tok := si
 		t := src[si]
 		si++
@@ -260,7 +262,7 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 		if lit == 15 {
 			for {
 				if si >= len(src) {
-					return 0, 0, 0, fmt.Errorf("%w: literal length runs past the block", ErrCompression)
+					return 0, 0, 0, errBlock("literal length runs past the block")
 				}
 				x := src[si]
 				si++
@@ -271,10 +273,10 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 			}
 		}
 		if lit > len(src)-si {
-			return 0, 0, 0, fmt.Errorf("%w: %d literals, %d bytes left in the block", ErrCompression, lit, len(src)-si)
+			return 0, 0, 0, errBlock("literals run past the block")
 		}
-		if err := checkOutput(n, lit, blockMax, produced, maxPayload); err != nil {
-			return 0, 0, 0, err
+		if lit > limit-n {
+			return 0, 0, 0, outputError(n+lit, blockMax, produced, maxPayload)
 		}
 		n += lit
 		si += lit
@@ -282,22 +284,22 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 			return n, tok, si - lit, nil
 		}
 
-		if len(src)-si < 2 {
-			return 0, 0, 0, fmt.Errorf("%w: match offset missing", ErrCompression)
+		if si+1 >= len(src) {
+			return 0, 0, 0, errBlock("match offset missing")
 		}
-		off := int(binary.LittleEndian.Uint16(src[si:]))
+		off := int(src[si]) | int(src[si+1])<<8
 		si += 2
 		if off == 0 {
-			return 0, 0, 0, fmt.Errorf("%w: match offset 0", ErrCompression)
+			return 0, 0, 0, errBlock("match offset 0")
 		}
 		if off > n+reach {
-			return 0, 0, 0, fmt.Errorf("%w: match offset %d reaches before the start, %d bytes back", ErrCompression, off, n+reach)
+			return 0, 0, 0, errBlock("match offset reaches before the start")
 		}
 		ml := int(t&15) + minMatch
 		if t&15 == 15 {
 			for {
 				if si >= len(src) {
-					return 0, 0, 0, fmt.Errorf("%w: match length runs past the block", ErrCompression)
+					return 0, 0, 0, errBlock("match length runs past the block")
 				}
 				x := src[si]
 				si++
@@ -307,24 +309,28 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 				}
 			}
 		}
-		if err := checkOutput(n, ml, blockMax, produced, maxPayload); err != nil {
-			return 0, 0, 0, err
+		if ml > limit-n {
+			return 0, 0, 0, outputError(n+ml, blockMax, produced, maxPayload)
 		}
 		n += ml
 	}
+	return 0, 0, 0, errBlock("block ends after a match, without final literals")
 }
 
-// checkOutput applies the two output limits before a copy of add bytes into
-// a block holding n: the block maximum (compression), then maxPayload over
-// the whole payload (too_large). It is written so that nothing overflows.
-func checkOutput(n, add, blockMax, produced, maxPayload int) error {
-	if add > blockMax-n {
+// errBlock is a compression error inside a block.
+//
+//go:noinline
+func errBlock(what string) error { return fmt.Errorf("%w: %s", ErrCompression, what) }
+
+// outputError names which output limit a block of n bytes passed: the block
+// maximum first (compression), then maxPayload over the payload (too_large).
+//
+//go:noinline
+func outputError(n, blockMax, produced, maxPayload int) error {
+	if n > blockMax {
 		return fmt.Errorf("%w: block output above its %d-byte maximum", ErrCompression, blockMax)
 	}
-	if add > maxPayload-produced-n {
-		return fmt.Errorf("%w: payload above %d bytes", ErrTooLarge, maxPayload)
-	}
-	return nil
+	return fmt.Errorf("%w: payload above %d bytes (%d)", ErrTooLarge, maxPayload, produced+n)
 }
 
 // fillFrame decodes the blocks of a frame that scanFrame accepted into out,
