@@ -900,6 +900,7 @@ async function loadHistory(mode) {
   const room = state.room;
   const params = new URLSearchParams({ room, limit: String(state.pageSize) });
   if (mode === "older") {
+    if (state.loadingOlder) return;
     const first = ui.messages.querySelector('[data-state="sent"], [data-state="deleted"]');
     const rec = first && state.messages.get(first.dataset.id);
     if (!rec) return;
@@ -932,6 +933,10 @@ async function loadHistory(mode) {
   merge(page.slice().reverse(), mode === "resync" ? "bottom" : "top", startedAt);
   if (mode === "older") ui.log.scrollTop = ui.log.scrollHeight - fromBottom;
   else if (mode === "initial") scrollToBottom();
+  // Until the log can scroll there is no scrolling up to ask for more.
+  if (mode !== "resync" && state.hasOlder && ui.log.scrollHeight <= ui.log.clientHeight + 40) {
+    setTimeout(() => roomGen === state.roomGen && loadHistory("older"), 0);
+  }
 }
 
 /** Converts one history item (http-api.md § Messages) to record fields. */
