@@ -1,0 +1,299 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// User is an account holder, shaped like Better Auth's user object.
+type User struct {
+	ID            string
+	Name          string
+	Email         string
+	EmailVerified bool
+	Image         *string // avatar_url; nil when unset
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Session is a login. TokenHash is what identifies it; the token itself is
+// never given to this package.
+type Session struct {
+	ID        string
+	TokenHash string
+	UserID    string
+	ExpiresAt time.Time
+	IPAddress string
+	UserAgent string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CredentialProvider is the accounts.provider_id of email/password logins,
+// Better Auth's name for them.
+const CredentialProvider = "credential"
+
+// HashToken is a suggested token hash: hex SHA-256. A session token is long
+// and random, so a fast unsalted hash is enough to make a stolen database
+// useless for logging in. Callers may use another hash, consistently.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// newID returns a random URL-safe id (26 base32 characters, 130 bits).
+func newID() string { return rand.Text() }
+
+// CreateUser inserts u and its credential account holding passwordHash in one
+// transaction. Zero CreatedAt/UpdatedAt are stamped with the clock. It
+// returns an error wrapping ErrExists when the email (compared without case)
+// or the id is taken.
+func (d *DB) CreateUser(ctx context.Context, u User, passwordHash string) error {
+	if u.ID == "" || u.Email == "" {
+		return fmt.Errorf("create user: %w: id and email are required", ErrInvalid)
+	}
+	now := d.nowMS()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	err := d.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users
+			(id, email, name, avatar_url, email_verified, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.Name, nullString(u.Image), u.EmailVerified, ms(u.CreatedAt), ms(u.UpdatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts
+			(id, user_id, provider_id, password_hash, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			newID(), u.ID, CredentialProvider, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
+		return err
+	})
+	if isUnique(err) {
+		return fmt.Errorf("create user: %w: %v", ErrExists, err)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+const userCols = `u.id, u.name, u.email, u.email_verified, u.avatar_url, u.created_at, u.updated_at`
+
+// scanUser reads userCols.
+func scanUser(sc interface{ Scan(...any) error }, extra ...any) (User, error) {
+	var u User
+	var image sql.NullString
+	var created, updated int64
+	dst := append([]any{&u.ID, &u.Name, &u.Email, &u.EmailVerified, &image, &created, &updated}, extra...)
+	if err := sc.Scan(dst...); err != nil {
+		return User{}, err
+	}
+	if image.Valid {
+		u.Image = &image.String
+	}
+	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
+	return u, nil
+}
+
+// UserByEmail returns the user with this email (compared without ASCII case)
+// and the password hash of its credential account ("" if it has none).
+func (d *DB) UserByEmail(ctx context.Context, email string) (User, string, error) {
+	var hash sql.NullString
+	row := d.rd.QueryRowContext(ctx, `SELECT `+userCols+`, a.password_hash
+		FROM users u
+		LEFT JOIN accounts a ON a.user_id = u.id AND a.provider_id = ?
+		WHERE u.email = ?`, CredentialProvider, email)
+	u, err := scanUser(row, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, "", fmt.Errorf("user by email: %w", ErrNotFound)
+	}
+	if err != nil {
+		return User{}, "", fmt.Errorf("user by email: %w", err)
+	}
+	return u, hash.String, nil
+}
+
+// UserByID returns the user with this id.
+func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(d.rd.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user by id: %w", ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("user by id: %w", err)
+	}
+	return u, nil
+}
+
+// CreateSession stores s. Only s.TokenHash is kept, so hash the token first
+// (HashToken). Zero CreatedAt/UpdatedAt are stamped with the clock. It
+// returns an error wrapping ErrExists for a taken id or token hash and
+// ErrNotFound when the user does not exist.
+func (d *DB) CreateSession(ctx context.Context, s Session) error {
+	if s.ID == "" || s.TokenHash == "" || s.UserID == "" {
+		return fmt.Errorf("create session: %w: id, token hash and user id are required", ErrInvalid)
+	}
+	now := d.nowMS()
+	if s.CreatedAt.IsZero() {
+		s.CreatedAt = now
+	}
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = s.CreatedAt
+	}
+	_, err := d.exec(ctx, `INSERT INTO sessions
+		(id, token_hash, user_id, expires_at, ip_address, user_agent, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.TokenHash, s.UserID, ms(s.ExpiresAt), s.IPAddress, s.UserAgent, ms(s.CreatedAt), ms(s.UpdatedAt))
+	switch {
+	case isUnique(err):
+		return fmt.Errorf("create session: %w: %v", ErrExists, err)
+	case isForeignKey(err):
+		return fmt.Errorf("create session: user %q: %w", s.UserID, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionByTokenHash returns the session with this token hash and its user.
+// A session that has expired by the DB's clock is reported as ErrNotFound,
+// so a caller cannot forget the check; DeleteExpiredSessions removes it.
+func (d *DB) SessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error) {
+	var s Session
+	var expires, created, updated int64
+	row := d.rd.QueryRowContext(ctx, `SELECT s.id, s.token_hash, s.user_id, s.expires_at, s.ip_address,
+			s.user_agent, s.created_at, s.updated_at, `+userCols+`
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = ? AND s.expires_at > ?`, tokenHash, ms(d.now()))
+	var u User
+	var image sql.NullString
+	var ucreated, uupdated int64
+	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, &expires, &s.IPAddress, &s.UserAgent, &created, &updated,
+		&u.ID, &u.Name, &u.Email, &u.EmailVerified, &image, &ucreated, &uupdated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, User{}, fmt.Errorf("session by token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Session{}, User{}, fmt.Errorf("session by token: %w", err)
+	}
+	s.ExpiresAt, s.CreatedAt, s.UpdatedAt = fromMS(expires), fromMS(created), fromMS(updated)
+	if image.Valid {
+		u.Image = &image.String
+	}
+	u.CreatedAt, u.UpdatedAt = fromMS(ucreated), fromMS(uupdated)
+	return s, u, nil
+}
+
+// ExtendSession moves a session's expiry (Better Auth's sliding renewal).
+func (d *DB) ExtendSession(ctx context.Context, id string, expiresAt, updatedAt time.Time) error {
+	n, err := d.exec(ctx, `UPDATE sessions SET expires_at = ?, updated_at = ? WHERE id = ?`,
+		ms(expiresAt), ms(updatedAt), id)
+	if err != nil {
+		return fmt.Errorf("extend session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("extend session: %w", ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSession removes the session with this token hash. Deleting a missing
+// session is not an error, so signing out twice succeeds.
+func (d *DB) DeleteSession(ctx context.Context, tokenHash string) error {
+	if _, err := d.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions removes every session of a user (sign out everywhere).
+func (d *DB) DeleteUserSessions(ctx context.Context, userID string) error {
+	if _, err := d.exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("delete user sessions: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions whose expiry is at or before now and
+// returns how many it removed.
+func (d *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	n, err := d.exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ms(now))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return n, nil
+}
+
+// Setting returns the value stored under key, or ErrNotFound.
+func (d *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := d.rd.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("setting %q: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("setting %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// PutSetting stores value under key, replacing any previous value.
+func (d *DB) PutSetting(ctx context.Context, key, value string) error {
+	if _, err := d.exec(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("put setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// SettingOrInit returns the value under key, first storing gen's result if
+// there is none. The read and the insert share one IMMEDIATE transaction, so
+// concurrent callers (or processes) all get the same value and gen runs at
+// most once per stored value. gen runs while the write lock is held: keep it
+// quick.
+func (d *DB) SettingOrInit(ctx context.Context, key string, gen func() (string, error)) (string, error) {
+	var v string
+	err := d.writeTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if v, err = gen(); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)`, key, v)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("setting %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// exec runs one statement on the writer connection (autocommit) and
+// returns the number of rows it changed.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := d.wr.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// nullString maps a nil pointer to SQL NULL.
+func nullString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,262 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("db: writer closed")
+
+// WriterConfig tunes a Writer. The zero value is usable.
+type WriterConfig struct {
+	// MaxBatch caps the messages committed in one transaction (default 256).
+	MaxBatch int
+	// MaxDelay is how long to wait for more messages after the first one,
+	// to grow a batch (default 0: commit at once). Batches grow anyway while
+	// the previous commit is being synced, which is usually enough.
+	MaxDelay time.Duration
+	// OnBatch, if set, is called from the writer goroutine after every
+	// transaction attempt with its size, duration and error, for metrics.
+	OnBatch func(n int, took time.Duration, err error)
+}
+
+// DefaultMaxBatch is WriterConfig.MaxBatch's default.
+const DefaultMaxBatch = 256
+
+// Writer persists messages by group commit: one goroutine takes everything
+// queued (up to MaxBatch) and commits it in one transaction, so many
+// messages share one fsync. A message's done callback runs only after its
+// transaction committed, so a caller that acknowledges in done never
+// acknowledges a message that a crash could lose (issue 4, item 4).
+//
+// The queue is unbounded in memory: Submit never blocks on the disk.
+// Callers that need back-pressure watch Depth.
+type Writer struct {
+	d   *DB
+	cfg WriterConfig
+
+	mu       sync.Mutex
+	queue    []pending
+	inflight int  // taken by the loop, not yet committed
+	closed   bool // Submit refuses; the loop exits once the queue is empty
+	lastErr  error
+
+	wake    chan struct{} // capacity 1: "the queue changed"
+	stopped chan struct{} // closed when the loop has exited
+}
+
+// pending is one submitted message and its callback.
+type pending struct {
+	m    Message
+	done func(fresh bool, err error)
+}
+
+// NewWriter starts a Writer on d. Stop it with Close before closing d.
+func NewWriter(d *DB, cfg WriterConfig) *Writer {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxDelay < 0 {
+		cfg.MaxDelay = 0
+	}
+	w := &Writer{
+		d:       d,
+		cfg:     cfg,
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	go w.loop()
+	return w
+}
+
+// Submit queues m for the next batch and returns at once. done (which may be
+// nil) is called exactly once, from the writer goroutine, after the batch
+// holding m committed (err nil; fresh false if (Room, RefID) was already
+// stored) or failed (err non-nil: m is not stored). done must not block: it
+// delays every later batch. When Submit returns an error (ErrClosed, or
+// ErrInvalid for a message InsertMessages would refuse) done is never called.
+//
+// Missing ID and times are filled in at Submit time with the DB's clock, so
+// set them yourself if you need them before done runs.
+func (w *Writer) Submit(m Message, done func(fresh bool, err error)) error {
+	if err := m.prepare(w.d.nowMS()); err != nil {
+		return fmt.Errorf("submit: %w", err)
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.queue = append(w.queue, pending{m: m, done: done})
+	w.mu.Unlock()
+	w.signal()
+	return nil
+}
+
+// Depth returns how many submitted messages are not yet committed (or
+// failed), including the batch being written.
+func (w *Writer) Depth() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) + w.inflight
+}
+
+// Err returns the error of the last batch, or nil if it committed. Health
+// checks use it to report a writer that cannot write.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr
+}
+
+// Close stops accepting messages, writes everything already submitted, and
+// returns when the writer goroutine has exited. If ctx ends first, Close
+// returns ctx's error and the goroutine goes on flushing in the background.
+// Close may be called more than once.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.signal()
+	select {
+	case <-w.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close writer: %w", ctx.Err())
+	}
+}
+
+// signal wakes the loop without blocking; one pending wake-up is enough.
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the writer goroutine.
+func (w *Writer) loop() {
+	defer close(w.stopped)
+	for {
+		batch, ok := w.next()
+		if !ok {
+			return
+		}
+		w.write(batch)
+	}
+}
+
+// next waits for work and takes the next batch; ok is false when the
+// writer is closed and drained.
+func (w *Writer) next() (batch []pending, ok bool) {
+	for {
+		w.mu.Lock()
+		n, closed := len(w.queue), w.closed
+		w.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if closed {
+			return nil, false
+		}
+		<-w.wake
+	}
+	if w.cfg.MaxDelay > 0 {
+		w.grow()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.queue), w.cfg.MaxBatch)
+	batch = make([]pending, n)
+	copy(batch, w.queue)
+	// Drop the taken items so the backing array does not pin them.
+	clear(w.queue[:n])
+	w.queue = w.queue[n:]
+	if len(w.queue) == 0 {
+		w.queue = nil
+	}
+	w.inflight = n
+	return batch, true
+}
+
+// grow waits up to MaxDelay for the queue to fill a batch, cutting the wait
+// short when it does or when the writer is closing.
+func (w *Writer) grow() {
+	t := time.NewTimer(w.cfg.MaxDelay)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		full, closed := len(w.queue) >= w.cfg.MaxBatch, w.closed
+		w.mu.Unlock()
+		if full || closed {
+			return
+		}
+		select {
+		case <-t.C:
+			return
+		case <-w.wake:
+		}
+	}
+}
+
+// write commits batch and reports to every done. If the batch fails on a
+// row fault (a constraint, one message's doing rather than the disk's), each
+// message is retried alone so that the others are not refused with it.
+func (w *Writer) write(batch []pending) {
+	err := w.commit(batch)
+	if rowFault(err) && len(batch) > 1 {
+		err = nil
+		for i := range batch {
+			if e := w.commit(batch[i : i+1]); !rowFault(e) {
+				err = e
+			}
+		}
+	} else if rowFault(err) {
+		err = nil // reported to its done; not a sign the writer is unwell
+	}
+	w.mu.Lock()
+	w.inflight = 0
+	w.lastErr = err
+	w.mu.Unlock()
+}
+
+// rowFault reports whether err is one message's fault, such as a constraint
+// a trigger or a reused id violated, rather than the database's.
+func rowFault(err error) bool {
+	return err != nil && (isConstraint(err) || errors.Is(err, ErrExists))
+}
+
+// commit writes batch in one transaction and calls its dones, except when a
+// multi-message batch fails on a row fault: write then retries it message
+// by message, and those attempts report.
+func (w *Writer) commit(batch []pending) error {
+	msgs := make([]Message, len(batch))
+	for i := range batch {
+		msgs[i] = batch[i].m
+	}
+	start := time.Now()
+	// Not cancellable: a batch that has been taken must be written out.
+	fresh, err := w.d.InsertMessages(context.Background(), msgs)
+	took := time.Since(start)
+	if w.cfg.OnBatch != nil {
+		w.cfg.OnBatch(len(batch), took, err)
+	}
+	if rowFault(err) && len(batch) > 1 {
+		return err
+	}
+	for i := range batch {
+		if batch[i].done == nil {
+			continue
+		}
+		if err != nil {
+			batch[i].done(false, err)
+		} else {
+			batch[i].done(fresh[i], nil)
+		}
+	}
+	return err
+}
