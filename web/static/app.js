@@ -377,9 +377,17 @@ function connect() {
     clearError("connection");
     const resync = state.everConnected;
     state.everConnected = true;
+    // A new connection gives every unacknowledged message a fresh start,
+    // failed ones included; the server dedupes by message_id.
     for (const o of state.outbox.values()) {
       o.sends = 0;
       o.lastSent = 0;
+      o.failed = false;
+      const rec = state.messages.get(o.id);
+      if (rec && rec.failed) {
+        rec.failed = false;
+        renderStatus(rec);
+      }
     }
     outboxTick();
     if (resync) loadHistory("resync");
