@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/wasmchannel/wasmchannel/loadgen"
+)
+
+func init() {
+	benchSubcommands["load"] = command{summary: "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", run: runBenchLoad}
+	benchSubcommands["baseline-server"] = command{summary: "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", run: runBaselineServer}
+}
+
+// loadFlags are the options of `bench load` (issue 6).
+type loadFlags struct {
+	url             string
+	serverPid       int
+	rooms           int
+	clients         int
+	senders         int
+	rate            float64
+	window          int
+	payload         int
+	duration        time.Duration
+	drain           time.Duration
+	codecs          string
+	asJSON          bool
+	baseline        bool
+	idle            int
+	idleRoomSize    int
+	serverRateLimit int
+	connsPerUser    int
+	scryptLogN      int
+	timeout         time.Duration
+}
+
+func runBenchLoad(args []string, stdout, stderr io.Writer) int {
+	var f loadFlags
+	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.url, "url", "", "base URL of a running server on loopback (default: start one per run as a child process)")
+	fs.IntVar(&f.serverPid, "server-pid", 0, "with --url: the server's pid, to read its CPU and RSS from /proc (default: its /metrics)")
+	fs.IntVar(&f.rooms, "rooms", 1, "rooms")
+	fs.IntVar(&f.clients, "clients", 100, "clients per room, senders included")
+	fs.IntVar(&f.senders, "senders", 10, "clients per room that send")
+	fs.Float64Var(&f.rate, "rate", 10, "messages per second per sender; 0 = as fast as the socket allows (saturation)")
+	fs.IntVar(&f.window, "window", 16, "messages each sender may have in flight (sent, not yet received by the whole room)")
+	fs.IntVar(&f.payload, "payload", 200, "payload bytes per message (text; the first ~45 carry the send time and sequence)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long senders send")
+	fs.DurationVar(&f.drain, "drain", 10*time.Second, "how long to wait for the last messages before counting the missing as lost")
+	fs.StringVar(&f.codecs, "codec", "wasm", "codec of the started server: go, wasm or PATH.wasm; a comma list runs one server per codec, back to back")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of the table")
+	fs.BoolVar(&f.baseline, "baseline", false, "first run the same load against a minimal gorilla/websocket hub, and report ratios to it")
+	fs.IntVar(&f.idle, "idle", 0, "instead of messages: open N idle authenticated sockets and report server RSS per socket")
+	fs.IntVar(&f.idleRoomSize, "idle-room-size", 500, "with --idle: sockets per room")
+	fs.IntVar(&f.serverRateLimit, "server-rate-limit", 0, "per-user rate limit of the started server, packets/s (0 = off)")
+	fs.IntVar(&f.connsPerUser, "conns-per-user", 0, "sockets per signed-up user (default: 1000 on a started server, which has no per-user cap; 32 with --url)")
+	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
+	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
+		fmt.Fprintln(stderr, "Everything runs on loopback. The generator raises its open-file limit to the hard limit; --idle N needs about N+100 descriptors in each process (see docs/BENCHMARKS.md).")
+		fs.PrintDefaults()
+	}
+	rest, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "wasmchannel bench load: unexpected argument %q\n", rest[0])
+		return 2
+	}
+	codecs := splitList(f.codecs)
+	if f.url == "" && len(codecs) == 0 {
+		fmt.Fprintln(stderr, "wasmchannel bench load: --codec is empty")
+		return 2
+	}
+	if f.url != "" && f.baseline {
+		fmt.Fprintln(stderr, "wasmchannel bench load: --baseline starts its own servers; it cannot be combined with --url")
+		return 2
+	}
+	if f.timeout <= 0 {
+		f.timeout = 5*time.Minute + 2*(f.duration+f.drain)
+	}
+	if err := raiseFileLimit(f.idle, stderr); err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	results, baselineIdx, err := runLoadTargets(ctx, f, codecs, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return 1
+	}
+	if f.asJSON {
+		obj, err := loadgen.JSONReport(results, baselineIdx)
+		if err == nil {
+			var b []byte
+			b, err = json.MarshalIndent(obj, "", "  ")
+			if err == nil {
+				fmt.Fprintf(stdout, "%s\n", b)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+			return 1
+		}
+	} else if err := loadgen.WriteTable(stdout, results, baselineIdx); err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return 1
+	}
+	for _, r := range results {
+		if r.Lost > 0 || r.Duplicated > 0 {
+			fmt.Fprintf(stderr, "wasmchannel bench load: %s lost %d and duplicated %d messages\n", r.Label, r.Lost, r.Duplicated)
+			return 1
+		}
+	}
+	return 0
+}
+
+// runLoadTargets runs the load against each server in turn: the one at
+// --url, or else the baseline (with --baseline) and then one wasmchannel
+// server per codec, each started as a child and stopped after its run.
+func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress io.Writer) ([]*loadgen.Result, int, error) {
+	base := loadgen.Config{
+		Rooms: f.rooms, Clients: f.clients, Senders: f.senders, Rate: f.rate, Window: f.window,
+		Payload: f.payload, Duration: f.duration, Drain: f.drain,
+		Idle: f.idle, IdleRoomSize: f.idleRoomSize, ConnsPerUser: f.connsPerUser,
+		Progress: progress,
+	}
+	if f.url != "" {
+		cfg := base
+		cfg.URL, cfg.Label = f.url, "server"
+		if cfg.ConnsPerUser == 0 {
+			cfg.ConnsPerUser = 32
+		}
+		if f.serverPid > 0 {
+			cfg.Stats = loadgen.ProcSource{Pid: f.serverPid}
+		} else {
+			cfg.Stats = loadgen.MetricsSource{URL: f.url + "/metrics"}
+			if _, err := cfg.Stats.Read(); err != nil {
+				fmt.Fprintf(progress, "bench load: no server CPU/RSS (%v); pass --server-pid\n", err)
+				cfg.Stats = nil
+			}
+		}
+		r, err := loadgen.Run(ctx, cfg)
+		if err != nil {
+			return nil, -1, err
+		}
+		return []*loadgen.Result{r}, -1, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, -1, fmt.Errorf("find own executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "wasmchannel-bench-")
+	if err != nil {
+		return nil, -1, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if base.ConnsPerUser == 0 {
+		base.ConnsPerUser = 1000
+	}
+
+	type target struct {
+		label string
+		args  func(addr string) []string
+	}
+	var targets []target
+	baselineIdx := -1
+	if f.baseline {
+		baselineIdx = 0
+		targets = append(targets, target{"baseline", func(addr string) []string {
+			return []string{"bench", "baseline-server", "--addr", addr}
+		}})
+	}
+	for i, c := range codecs {
+		db := fmt.Sprintf("%s/bench-%d.db", dir, i)
+		targets = append(targets, target{"wasmchannel/" + codecLabel(c), func(addr string) []string {
+			return []string{"serve", "--addr", addr, "--db", db, "--codec", c,
+				"--rate-limit", strconv.Itoa(f.serverRateLimit),
+				"--max-payload", strconv.Itoa(max(999, f.payload)),
+				"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
+				"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn"}
+		}})
+	}
+	var results []*loadgen.Result
+	for _, t := range targets {
+		fmt.Fprintf(progress, "bench load: starting %s\n", t.label)
+		child, err := loadgen.StartChild(ctx, exe, t.args, 60*time.Second)
+		if err != nil {
+			return nil, -1, fmt.Errorf("%s: %w", t.label, err)
+		}
+		cfg := base
+		cfg.URL, cfg.Label, cfg.Stats = child.URL, t.label, loadgen.ProcSource{Pid: child.Pid}
+		r, err := loadgen.Run(ctx, cfg)
+		stopErr := child.Stop(30 * time.Second)
+		if err != nil {
+			if child.Exited() {
+				return nil, -1, fmt.Errorf("%s: %w; server output:\n%s", t.label, err, child.Output())
+			}
+			return nil, -1, fmt.Errorf("%s: %w", t.label, err)
+		}
+		if stopErr != nil {
+			fmt.Fprintf(progress, "bench load: %s: %v\n", t.label, stopErr)
+		}
+		results = append(results, r)
+	}
+	return results, baselineIdx, nil
+}
+
+// codecLabel shortens a codec spec for column headers.
+func codecLabel(spec string) string {
+	if len(spec) > 24 {
+		return "…" + spec[len(spec)-23:]
+	}
+	return spec
+}
+
+// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit. Child
+// servers inherit it. Go does this itself at start-up, but says nothing
+// when the hard limit is too low for the sockets asked for; this does.
+func raiseFileLimit(idle int, stderr io.Writer) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise open-file limit to %d: %w", lim.Max, err)
+		}
+	}
+	if need := uint64(idle) + 256; idle > 0 && lim.Cur < need {
+		return fmt.Errorf("--idle %d needs about %d open files per process, the hard limit is %d: raise it (ulimit -Hn, or LimitNOFILE in systemd) and retry", idle, need, lim.Cur)
+	}
+	return nil
+}
+
+// runBaselineServer serves the baseline hub on --addr until SIGTERM.
+func runBaselineServer(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench baseline-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "baseline-server: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := loadgen.ServeBaseline(ctx, ln); err != nil {
+		fmt.Fprintf(stderr, "baseline-server: %v\n", err)
+		return 1
+	}
+	return 0
+}

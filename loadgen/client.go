@@ -1,0 +1,296 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wasmchannel/wasmchannel/codec"
+)
+
+// maxFrame bounds what a client reads in one frame; the server's packets
+// are far smaller.
+const maxFrame = 1 << 20
+
+// counters are the run-wide event counts every client adds to.
+type counters struct {
+	deliveries   atomic.Int64 // fresh message receipts
+	sent         atomic.Int64
+	online       atomic.Int64 // OnlineUsers packets
+	notices      atomic.Int64 // Message packets without ids: server notices
+	foreign      atomic.Int64 // messages not of this run, or of another room
+	corrupt      atomic.Int64 // a payload that does not match its id
+	decodeErrors atomic.Int64
+	other        atomic.Int64 // other packet kinds
+	disconnects  atomic.Int64 // sockets that ended before the run closed them
+	sendErrors   atomic.Int64
+}
+
+// client is one WebSocket connection of the generator.
+type client struct {
+	r      *run
+	ws     *websocket.Conn
+	room   int
+	sender int // index among the room's senders, -1 for a pure receiver
+	rcv    *Receiver
+	dec    *codec.Go
+
+	probeSeen atomic.Bool
+	closing   atomic.Bool
+	readDone  chan struct{}
+	// lastNotice is the text of the newest server notice, for error reports.
+	lastNotice atomic.Pointer[string]
+}
+
+// dial opens the socket of one client with a Bearer token.
+func dial(ctx context.Context, d *websocket.Dialer, wsURL, token string) (*websocket.Conn, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+token)
+	ws, resp, err := d.DialContext(ctx, wsURL, h)
+	if err != nil {
+		if resp != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return nil, fmt.Errorf("dial %s: %w (status %d: %s)", wsURL, err, resp.StatusCode, strings.TrimSpace(string(body)))
+		}
+		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	ws.SetReadLimit(maxFrame)
+	return ws, nil
+}
+
+// readLoop receives until the socket closes, accounting every packet.
+func (c *client) readLoop() {
+	defer close(c.readDone)
+	var buf bytes.Buffer
+	r := c.r
+	for {
+		_, rd, err := c.ws.NextReader()
+		if err != nil {
+			if !c.closing.Load() {
+				r.c.disconnects.Add(1)
+				r.noteError(fmt.Errorf("room %d client socket ended early: %w", c.room, err))
+			}
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(rd); err != nil {
+			if !c.closing.Load() {
+				r.c.disconnects.Add(1)
+				r.noteError(fmt.Errorf("room %d client read: %w", c.room, err))
+			}
+			return
+		}
+		now := time.Now()
+		p, err := c.dec.Decode(buf.Bytes(), maxFrame)
+		if err != nil {
+			r.c.decodeErrors.Add(1)
+			continue
+		}
+		switch p.Kind {
+		case codec.KindMessage:
+			c.message(p, now)
+		case codec.KindOnlineUsers:
+			r.c.online.Add(1)
+		default:
+			r.c.other.Add(1)
+		}
+	}
+}
+
+func (c *client) message(p codec.Packet, now time.Time) {
+	r := c.r
+	if p.MessageID == nil {
+		// A notice: the server refused something this client sent.
+		r.c.notices.Add(1)
+		text := string(p.Payload)
+		c.lastNotice.Store(&text)
+		if c.sender >= 0 && r.measuring.Load() {
+			r.tracker.Reject(c.room, c.sender)
+		}
+		return
+	}
+	room, sender, seq, probe, err := ParseMessageID(r.id, *p.MessageID)
+	if err != nil || room != c.room {
+		r.c.foreign.Add(1)
+		return
+	}
+	if probe {
+		if !c.probeSeen.Swap(true) {
+			r.probes[room].Add(1)
+		}
+		return
+	}
+	sentNs, pseq, err := ParsePayload(p.Payload)
+	if err != nil || pseq != seq {
+		r.c.corrupt.Add(1)
+		return
+	}
+	switch r.tracker.Receive(c.rcv, room, sender, seq) {
+	case Fresh:
+		r.latency.Record(now.Sub(time.Unix(0, sentNs)))
+		r.c.deliveries.Add(1)
+	case Foreign:
+		r.c.foreign.Add(1)
+	case Duplicate:
+		// counted by the tracker
+	}
+}
+
+// sendLoop sends messages until stop closes: every interval (offset
+// staggers senders) or, with interval 0, as fast as the window allows.
+func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offset time.Duration) {
+	r := c.r
+	enc := codec.NewGo()
+	filler := Filler(max(r.cfg.Payload, HeaderLen), uint64(c.room)<<20|uint64(c.sender))
+	window := r.tracker.Window(c.room, c.sender)
+	buf := make([]byte, 0, max(r.cfg.Payload, HeaderLen)+8)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for seq := int64(0); seq < MaxSeq; seq++ {
+		if interval > 0 {
+			if wait := time.Until(start.Add(offset + time.Duration(seq)*interval)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-stop:
+					return
+				case <-timer.C:
+				}
+			}
+		}
+		if window != nil {
+			select {
+			case <-stop:
+				return
+			case <-window:
+			}
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		now := time.Now()
+		buf = AppendPayload(buf[:0], now.UnixNano(), seq, filler, r.cfg.Payload)
+		id := MessageID(r.id, c.room, c.sender, seq)
+		data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: buf})
+		if err != nil {
+			r.noteError(fmt.Errorf("encode: %w", err))
+			return
+		}
+		if err := c.write(data); err != nil {
+			r.c.sendErrors.Add(1)
+			r.noteError(fmt.Errorf("room %d sender %d: %w", c.room, c.sender, err))
+			return
+		}
+		r.tracker.Sent(c.room, c.sender, seq)
+		r.c.sent.Add(1)
+	}
+}
+
+func (c *client) write(data []byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, data); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// close says goodbye and closes the socket without waiting for the reply.
+func (c *client) close() {
+	c.closing.Store(true)
+	_ = c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bench done"), time.Now().Add(time.Second))
+	_ = c.ws.Close()
+}
+
+// signUp creates n users on the server and returns their session tokens.
+func signUp(ctx context.Context, base, run string, n, parallel int) ([]string, error) {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	tokens := make([]string, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tokens[i], errs[i] = signUpOne(ctx, hc, base, fmt.Sprintf("bench-%s-%d", run, i))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return tokens, nil
+}
+
+func signUpOne(ctx context.Context, hc *http.Client, base, name string) (string, error) {
+	body, _ := json.Marshal(map[string]string{
+		"name": name, "email": name + "@example.com", "password": "bench-password-" + name,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/auth/sign-up/email", bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("sign up %s: %w", name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("sign up %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("sign up %s: status %d: %s", name, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("sign up %s: no token in %q", name, raw)
+	}
+	return out.Token, nil
+}
+
+// wsBase turns http://host:port into ws://host:port and refuses anything
+// but a loopback host: the generator is a load test, not a tool to point at
+// other people's servers.
+func wsBase(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse url %q: %w", base, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("url %q: want http:// or https://", base)
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("url %q: the load generator targets loopback addresses only (127.0.0.0/8, ::1, localhost)", base)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u.String(), nil
+}

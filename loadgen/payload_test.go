@@ -1,0 +1,63 @@
+package loadgen
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+func TestMessageIDRoundTrip(t *testing.T) {
+	tests := []struct {
+		room, sender int
+		seq          int64
+	}{{0, 0, 0}, {3, 19, 123456}, {999, 0, MaxSeq - 1}}
+	for _, tt := range tests {
+		id := MessageID("ab12cd34", tt.room, tt.sender, tt.seq)
+		room, sender, seq, probe, err := ParseMessageID("ab12cd34", id)
+		if err != nil || probe || room != tt.room || sender != tt.sender || seq != tt.seq {
+			t.Errorf("%q parsed as %d %d %d probe=%v err=%v", id, room, sender, seq, probe, err)
+		}
+	}
+	room, _, _, probe, err := ParseMessageID("ab12cd34", ProbeID("ab12cd34", 7))
+	if err != nil || !probe || room != 7 {
+		t.Errorf("probe id parsed as room %d probe=%v err=%v", room, probe, err)
+	}
+}
+
+func TestParseMessageIDRejectsForeign(t *testing.T) {
+	for _, id := range []string{
+		"", "other.0.0.1", "ab12cd34", "ab12cd34.", "ab12cd34.x.0.1", "ab12cd34.0.0",
+		"ab12cd34.0.-1.2", "ab12cd34.0.1.-2", "ab12cd34.0.1.2x", "ab12cd34x.0.1.2",
+	} {
+		if _, _, _, _, err := ParseMessageID("ab12cd34", id); err == nil {
+			t.Errorf("ParseMessageID accepted %q", id)
+		}
+	}
+}
+
+func TestPayload(t *testing.T) {
+	for _, size := range []int{0, 10, HeaderLen, 200, 999} {
+		filler := Filler(max(size, HeaderLen), 9)
+		for _, seq := range []int64{0, 7, MaxSeq - 1} {
+			const sent = int64(1761234567890123456)
+			p := AppendPayload(nil, sent, seq, filler, size)
+			if want := max(size, len(p)); len(p) != want || (size >= HeaderLen && len(p) != size) {
+				t.Errorf("size %d seq %d: payload of %d bytes", size, seq, len(p))
+			}
+			if len(p) > max(size, HeaderLen) {
+				t.Errorf("size %d: payload %d bytes exceeds max(size, HeaderLen)", size, len(p))
+			}
+			if !utf8.Valid(p) {
+				t.Errorf("size %d: payload is not text", size)
+			}
+			gotSent, gotSeq, err := ParsePayload(p)
+			if err != nil || gotSent != sent || gotSeq != seq {
+				t.Errorf("size %d seq %d: parsed %d %d %v", size, seq, gotSent, gotSeq, err)
+			}
+		}
+	}
+	for _, bad := range []string{"", "t=", "t=12", "t=12 q=", "t=12 q=3", "x=12 q=3 ", "Rate limit exceeded: 5 messages per second"} {
+		if _, _, err := ParsePayload([]byte(bad)); err == nil {
+			t.Errorf("ParsePayload accepted %q", bad)
+		}
+	}
+}

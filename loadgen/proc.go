@@ -1,0 +1,260 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ProcStats is one reading of a process's resource use.
+type ProcStats struct {
+	CPU time.Duration // user + system time so far
+	RSS int64         // resident set, bytes
+	HWM int64         // peak resident set over the process's life, bytes (0 if unknown)
+}
+
+// StatsSource reads a server's resource use: from /proc for a child process
+// (exact, separate from the generator), or from its /metrics for a server
+// given by --url.
+type StatsSource interface {
+	Read() (ProcStats, error)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times. It is 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// ProcSource reads /proc/<Pid>.
+type ProcSource struct{ Pid int }
+
+// Read parses /proc/<pid>/stat (utime, stime) and /proc/<pid>/status
+// (VmRSS, VmHWM).
+func (p ProcSource) Read() (ProcStats, error) {
+	var st ProcStats
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return st, fmt.Errorf("read stat: %w", err)
+	}
+	st.CPU, err = parseStatCPU(stat)
+	if err != nil {
+		return st, err
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+	if err != nil {
+		return st, fmt.Errorf("read status: %w", err)
+	}
+	st.RSS, st.HWM = parseStatusMem(status)
+	return st, nil
+}
+
+// parseStatCPU returns utime+stime from a /proc/<pid>/stat line. The
+// command name in parentheses may hold spaces, so fields are counted from
+// the last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse stat: no command field")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse stat: %d fields", len(f)+2)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	sy, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse stat: utime %q stime %q", f[11], f[12])
+	}
+	return time.Duration(ut+sy) * time.Second / clockTicks, nil
+}
+
+// parseStatusMem returns VmRSS and VmHWM in bytes from /proc/<pid>/status.
+func parseStatusMem(status []byte) (rss, hwm int64) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if k == "VmRSS" {
+			rss = n << 10
+		} else {
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+// MetricsSource reads process_cpu_seconds_total and
+// process_resident_memory_bytes from a Prometheus text endpoint. It knows
+// no lifetime peak; the sampler's maximum stands in for it.
+type MetricsSource struct {
+	URL    string
+	Client *http.Client
+}
+
+// Read fetches and parses the metrics page.
+func (m MetricsSource) Read() (ProcStats, error) {
+	var st ProcStats
+	c := m.Client
+	if c == nil {
+		c = &http.Client{Timeout: 5 * time.Second}
+	}
+	resp, err := c.Get(m.URL)
+	if err != nil {
+		return st, fmt.Errorf("get metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("get metrics: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return st, fmt.Errorf("read metrics: %w", err)
+	}
+	cpu, okCPU := promValue(body, "process_cpu_seconds_total")
+	rss, okRSS := promValue(body, "process_resident_memory_bytes")
+	if !okCPU || !okRSS {
+		return st, fmt.Errorf("metrics: no process_cpu_seconds_total or process_resident_memory_bytes")
+	}
+	st.CPU = time.Duration(cpu * float64(time.Second))
+	st.RSS = int64(rss)
+	return st, nil
+}
+
+// promValue finds an unlabelled sample of name in Prometheus text format.
+func promValue(body []byte, name string) (float64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err == nil {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Sampler polls a StatsSource and keeps the largest RSS it saw, so a peak
+// is known even where the kernel's VmHWM is not (a --url server).
+type Sampler struct {
+	src  StatsSource
+	mu   sync.Mutex
+	peak int64
+	last ProcStats
+	err  error
+	stop chan struct{}
+	done chan struct{}
+}
+
+// StartSampler polls src every interval until Stop.
+func StartSampler(src StatsSource, interval time.Duration) *Sampler {
+	s := &Sampler{src: src, stop: make(chan struct{}), done: make(chan struct{})}
+	s.sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *Sampler) sample() {
+	st, err := s.src.Read()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.last = st
+	s.peak = max(s.peak, st.RSS, st.HWM)
+}
+
+// Now takes a fresh reading (and folds it into the peak).
+func (s *Sampler) Now() (ProcStats, error) {
+	s.sample()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.err
+}
+
+// Peak is the largest RSS seen so far, including the kernel's VmHWM.
+func (s *Sampler) Peak() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+// Stop ends the polling.
+func (s *Sampler) Stop() {
+	close(s.stop)
+	<-s.done
+}
+
+// waitStable samples until the RSS changes by less than 1% across three
+// readings a second apart, or until timeout, and returns the last reading:
+// the "settled" memory of an idle server.
+func waitStable(ctx context.Context, s *Sampler, timeout time.Duration) (ProcStats, error) {
+	deadline := time.Now().Add(timeout)
+	var prev []int64
+	for {
+		st, err := s.Now()
+		if err != nil {
+			return st, err
+		}
+		prev = append(prev, st.RSS)
+		if n := len(prev); n >= 3 {
+			lo, hi := min(prev[n-1], prev[n-2], prev[n-3]), max(prev[n-1], prev[n-2], prev[n-3])
+			if float64(hi-lo) <= 0.01*float64(hi) {
+				return st, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// SelfCPU is the generator's own CPU time so far.
+func SelfCPU() time.Duration {
+	st, err := ProcSource{Pid: os.Getpid()}.Read()
+	if err != nil {
+		return 0
+	}
+	return st.CPU
+}

@@ -1,0 +1,73 @@
+package loadgen
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseProcFiles(t *testing.T) {
+	stat, err := os.ReadFile("testdata/stat.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("testdata/status.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// utime 250 + stime 75 ticks at 100 Hz; the command name holds
+	// spaces and parentheses.
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3250*time.Millisecond {
+		t.Errorf("parseStatCPU = %v, %v; want 3.25s", cpu, err)
+	}
+	rss, hwm := parseStatusMem(status)
+	if rss != 120012<<10 || hwm != 183204<<10 {
+		t.Errorf("parseStatusMem = %d, %d; want %d, %d", rss, hwm, 120012<<10, 183204<<10)
+	}
+	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseStatCPU(%q) accepted a broken line", bad)
+		}
+	}
+}
+
+func TestProcSourceSelf(t *testing.T) {
+	st, err := ProcSource{Pid: os.Getpid()}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RSS <= 0 || st.HWM < st.RSS {
+		t.Errorf("own RSS %d, HWM %d: want 0 < RSS <= HWM", st.RSS, st.HWM)
+	}
+	if _, err := (ProcSource{Pid: 1 << 30}).Read(); err == nil {
+		t.Error("reading a pid that does not exist succeeded")
+	}
+}
+
+func TestMetricsSource(t *testing.T) {
+	body, err := os.ReadFile("testdata/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	st, err := MetricsSource{URL: srv.URL + "/metrics"}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CPU != 12500*time.Millisecond || st.RSS != 54132736 {
+		t.Errorf("Read = %+v; want CPU 12.5s, RSS 54132736", st)
+	}
+	if _, err := (MetricsSource{URL: srv.URL + "/nothing"}).Read(); err == nil {
+		t.Error("a 404 metrics page was accepted")
+	}
+}

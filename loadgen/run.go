@@ -1,0 +1,666 @@
+// Package loadgen is the load generator of `wasmchannel bench load`: real
+// WebSocket clients that sign up through the HTTP API, join rooms, send
+// chat messages carrying their send time, and account for every receipt
+// (latency, loss, duplication); plus the baseline hub it compares
+// wasmchannel with, and the plumbing to run either server as a child
+// process whose CPU and memory are measured apart from the generator's.
+package loadgen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wasmchannel/wasmchannel/codec"
+)
+
+// Config describes one run against one server.
+type Config struct {
+	// URL is the server's base URL (loopback only).
+	URL string
+	// Label names the server in progress lines and reports.
+	Label string
+
+	Rooms   int // rooms, each with its own clients and senders
+	Clients int // clients per room, senders included
+	Senders int // clients per room that also send
+	// Rate is messages per second per sender; 0 sends as fast as the
+	// window allows (saturation).
+	Rate float64
+	// Window bounds each sender's messages in flight: sent, but not yet
+	// received by every client of the room (nor refused by the server).
+	// It keeps a saturating sender from queueing more than the server's
+	// per-socket send queue holds. 0 means 16.
+	Window   int
+	Payload  int           // message payload bytes (at least HeaderLen)
+	Duration time.Duration // how long senders send
+	// Drain is how long to wait, after sending stops, for the last
+	// messages to arrive before counting what is missing as lost. 0 means 10s.
+	Drain time.Duration
+
+	// ConnsPerUser is how many sockets share one signed-up user (senders
+	// always get users of their own, for the per-user rate limit). The
+	// server's default cap is 32 per user; 0 means 32.
+	ConnsPerUser int
+	// DialParallel is how many WebSocket handshakes run at once (0 = 64).
+	DialParallel int
+
+	// Idle, when positive, replaces the message load with the idle test:
+	// open Idle authenticated sockets, let them settle, and report the
+	// server's RSS per socket. They are spread over rooms of IdleRoomSize
+	// (0 = 500), because each join is announced to the whole room and
+	// 10,000 sockets in one room would make that announcement traffic,
+	// not the sockets, the cost being measured.
+	Idle         int
+	IdleRoomSize int
+	// Settle bounds the wait for the server's RSS to stop moving (0 = 20s).
+	Settle time.Duration
+
+	// Stats reads the server's CPU and memory; nil leaves them out.
+	Stats StatsSource
+	// Progress receives one line a second; nil is silent.
+	Progress io.Writer
+}
+
+func (c *Config) fill() error {
+	if c.Window <= 0 {
+		c.Window = 16
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
+	}
+	if c.ConnsPerUser <= 0 {
+		c.ConnsPerUser = 32
+	}
+	if c.DialParallel <= 0 {
+		c.DialParallel = 64
+	}
+	if c.IdleRoomSize <= 0 {
+		c.IdleRoomSize = 500
+	}
+	if c.Settle <= 0 {
+		c.Settle = 20 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Label == "" {
+		c.Label = "server"
+	}
+	if c.Idle > 0 {
+		return nil
+	}
+	switch {
+	case c.Rooms < 1:
+		return fmt.Errorf("rooms %d: want at least 1", c.Rooms)
+	case c.Clients < 1:
+		return fmt.Errorf("clients %d: want at least 1 per room", c.Clients)
+	case c.Senders < 1 || c.Senders > c.Clients:
+		return fmt.Errorf("senders %d: want 1 to clients (%d) per room", c.Senders, c.Clients)
+	case c.Rate < 0:
+		return fmt.Errorf("rate %v: want 0 (saturation) or more", c.Rate)
+	case c.Duration <= 0:
+		return fmt.Errorf("duration %v: want a positive duration", c.Duration)
+	case c.Payload < 0:
+		return fmt.Errorf("payload %d: want 0 or more bytes", c.Payload)
+	}
+	c.Payload = max(c.Payload, HeaderLen)
+	return nil
+}
+
+// Result is one run's figures. The JSON keys deliveries_per_s, p50_ms,
+// p99_ms, p999_ms, lost, duplicated, clients, server_rss_mb and
+// server_cpu_s are a documented interface (issue 6); the rest are extra.
+type Result struct {
+	Label   string  `json:"label"`
+	Rooms   int     `json:"rooms"`
+	Clients int     `json:"clients"`
+	Senders int     `json:"senders"`
+	Rate    float64 `json:"rate"`
+	Payload int     `json:"payload"`
+
+	DurationS      float64 `json:"duration_s"`
+	Sent           int64   `json:"sent"`
+	Deliveries     int64   `json:"deliveries"`
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+	MessagesPerS   float64 `json:"messages_per_s"`
+
+	P50Ms  float64 `json:"p50_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	MeanMs float64 `json:"mean_ms"`
+
+	Lost              int64 `json:"lost"`
+	MissingDeliveries int64 `json:"missing_deliveries"`
+	Duplicated        int64 `json:"duplicated"`
+	Rejected          int64 `json:"rejected"`
+	Notices           int64 `json:"notices"`
+	Disconnects       int64 `json:"disconnects"`
+	Foreign           int64 `json:"foreign"`
+	Corrupt           int64 `json:"corrupt"`
+	DecodeErrors      int64 `json:"decode_errors"`
+
+	SignupS      float64 `json:"signup_s"`
+	Users        int     `json:"users"`
+	ConnectS     float64 `json:"connect_s"`
+	ConnectP50Ms float64 `json:"connect_p50_ms"`
+	ConnectP99Ms float64 `json:"connect_p99_ms"`
+	ConnectMaxMs float64 `json:"connect_max_ms"`
+	SettleS      float64 `json:"settle_s"`
+
+	// ServerRSSMB is the server's peak RSS (VmHWM, or the sampled maximum),
+	// ServerCPUS its CPU seconds while the load ran (send and drain).
+	ServerRSSMB    float64 `json:"server_rss_mb"`
+	ServerRSSEndMB float64 `json:"server_rss_end_mb"`
+	ServerCPUS     float64 `json:"server_cpu_s"`
+	// ServerCPUUsPerDelivery is server CPU per delivered message copy, the
+	// efficiency figure that does not depend on the generator keeping up.
+	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	GeneratorCPUS          float64 `json:"generator_cpu_s"`
+
+	// Idle test figures.
+	IdleConns    int     `json:"idle_conns,omitempty"`
+	RSSBeforeMB  float64 `json:"rss_before_mb,omitempty"`
+	RSSIdleMB    float64 `json:"rss_idle_mb,omitempty"`
+	RSSPerConnKB float64 `json:"rss_per_conn_kb,omitempty"`
+
+	// Errors lists the first few problems seen (sockets ending early,
+	// failed writes); a clean run has none.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// run is the state of one Run.
+type run struct {
+	cfg     Config
+	id      string
+	tracker *Tracker
+	latency Histogram
+	connect Histogram
+	c       counters
+	probes  []atomic.Int32
+	// measuring is set while senders run and the drain waits; notices
+	// outside it are not rejections of measured messages.
+	measuring atomic.Bool
+	clients   [][]*client
+	sampler   *Sampler
+
+	errMu  sync.Mutex
+	errs   []string
+	nErrs  int
+	closed sync.Once
+}
+
+// maxErrors is how many problems a result lists.
+const maxErrors = 5
+
+func (r *run) noteError(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	r.nErrs++
+	if len(r.errs) < maxErrors {
+		r.errs = append(r.errs, err.Error())
+	}
+}
+
+func (r *run) errors() []string {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	out := append([]string(nil), r.errs...)
+	if r.nErrs > len(r.errs) {
+		out = append(out, fmt.Sprintf("... and %d more", r.nErrs-len(r.errs)))
+	}
+	return out
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run performs one run against cfg.URL: the message load, or the idle test
+// when cfg.Idle > 0. It always closes its sockets before returning.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	wsURL, err := wsBase(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, id: newRunID()}
+	if cfg.Stats != nil {
+		r.sampler = StartSampler(cfg.Stats, 250*time.Millisecond)
+		defer r.sampler.Stop()
+	}
+	defer r.closeAll()
+	if cfg.Idle > 0 {
+		return r.idle(ctx, wsURL)
+	}
+	return r.load(ctx, wsURL)
+}
+
+// connectAll opens counts[i] sockets in room i, the first senders of each
+// room with the sender users' tokens and the rest sharing tokens, and
+// starts their readers. It fails on the first socket that cannot connect.
+func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, senders int, senderTokens, tokens []string) error {
+	type slot struct{ room, idx int }
+	var slots []slot
+	r.clients = make([][]*client, len(counts))
+	for room, n := range counts {
+		r.clients[room] = make([]*client, n)
+		for i := range n {
+			slots = append(slots, slot{room, i})
+		}
+	}
+	d := &websocket.Dialer{
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+	}
+	sem := make(chan struct{}, r.cfg.DialParallel)
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	var connected atomic.Int64
+	total := len(slots)
+	progressDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-t.C:
+				fmt.Fprintf(r.cfg.Progress, "[%s] connecting %5.1fs %d/%d sockets\n", r.cfg.Label, time.Since(start).Seconds(), connected.Load(), total)
+			}
+		}
+	}()
+	defer close(progressDone)
+	receiver := 0
+	for _, s := range slots {
+		if firstErr.Load() != nil || ctx.Err() != nil {
+			break
+		}
+		sender := -1
+		var token string
+		if s.idx < senders {
+			sender = s.idx
+			token = senderTokens[s.idx]
+		} else {
+			token = tokens[(receiver/r.cfg.ConnsPerUser)%len(tokens)]
+			receiver++
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start := time.Now()
+			ws, err := dial(ctx, d, wsURL+"/ws/"+r.roomName(s.room), token)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, &err)
+				return
+			}
+			r.connect.Record(time.Since(start))
+			c := &client{
+				r: r, ws: ws, room: s.room, sender: sender,
+				rcv: r.tracker.NewReceiver(s.room), dec: codec.NewGo(),
+				readDone: make(chan struct{}),
+			}
+			r.clients[s.room][s.idx] = c
+			connected.Add(1)
+			go c.readLoop()
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return fmt.Errorf("connect %d sockets (%d made it): %w", total, connected.Load(), *p)
+	}
+	return ctx.Err()
+}
+
+func (r *run) roomName(room int) string { return "bench-" + r.id + "-" + strconv.Itoa(room) }
+
+// barrier sends one probe message per room and waits until every client
+// has it. Each socket's queue is FIFO, so once the probe is in, all the
+// join announcements before it are too, and the measurement starts on a
+// quiet server.
+func (r *run) barrier(ctx context.Context, timeout time.Duration) error {
+	enc := codec.NewGo()
+	for room, cs := range r.clients {
+		id := ProbeID(r.id, room)
+		data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: []byte("probe " + id)})
+		if err != nil {
+			return fmt.Errorf("encode probe: %w", err)
+		}
+		if err := cs[0].write(data); err != nil {
+			return fmt.Errorf("probe room %d: %w", room, err)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		waiting := 0
+		for room, cs := range r.clients {
+			if int(r.probes[room].Load()) < len(cs) {
+				waiting++
+			}
+		}
+		if waiting == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			note := ""
+			for _, cs := range r.clients {
+				if n := cs[0].lastNotice.Load(); n != nil {
+					note = fmt.Sprintf(" (the server said: %q)", *n)
+					break
+				}
+			}
+			return fmt.Errorf("barrier: %d rooms still waiting for their probe after %v%s; %v", waiting, timeout, note, r.errors())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// closeAll closes every socket and waits (boundedly) for the readers.
+func (r *run) closeAll() {
+	r.closed.Do(func() {
+		var all []*client
+		for _, cs := range r.clients {
+			for _, c := range cs {
+				if c != nil {
+					all = append(all, c)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 64)
+		for _, c := range all {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				c.close()
+			}()
+		}
+		wg.Wait()
+		deadline := time.After(10 * time.Second)
+		for _, c := range all {
+			select {
+			case <-c.readDone:
+			case <-deadline:
+				return
+			}
+		}
+	})
+}
+
+func (r *run) signUpAll(ctx context.Context, senders, receivers int) (senderTokens, tokens []string, took time.Duration, err error) {
+	users := 0
+	if receivers > 0 {
+		users = (receivers + r.cfg.ConnsPerUser - 1) / r.cfg.ConnsPerUser
+	}
+	start := time.Now()
+	all, err := signUp(ctx, r.cfg.URL, r.id, senders+users, 8)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return all[:senders], all[senders:], time.Since(start), nil
+}
+
+func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
+	cfg := r.cfg
+	r.tracker = NewTracker(cfg.Rooms, cfg.Clients, cfg.Senders, cfg.Window)
+	r.probes = make([]atomic.Int32, cfg.Rooms)
+	res := &Result{
+		Label: cfg.Label, Rooms: cfg.Rooms, Clients: cfg.Rooms * cfg.Clients, Senders: cfg.Senders,
+		Rate: cfg.Rate, Payload: cfg.Payload,
+	}
+	fmt.Fprintf(cfg.Progress, "[%s] signing up users\n", cfg.Label)
+	senderTokens, tokens, took, err := r.signUpAll(ctx, cfg.Senders, cfg.Rooms*(cfg.Clients-cfg.Senders))
+	if err != nil {
+		return nil, err
+	}
+	res.SignupS, res.Users = took.Seconds(), len(senderTokens)+len(tokens)
+	counts := make([]int, cfg.Rooms)
+	for i := range counts {
+		counts[i] = cfg.Clients
+	}
+	start := time.Now()
+	if err := r.connectAll(ctx, wsURL, counts, cfg.Senders, senderTokens, tokens); err != nil {
+		return nil, err
+	}
+	res.ConnectS = time.Since(start).Seconds()
+	res.ConnectP50Ms, res.ConnectP99Ms, res.ConnectMaxMs = ms(r.connect.Quantile(0.5)), ms(r.connect.Quantile(0.99)), ms(r.connect.Max())
+	fmt.Fprintf(cfg.Progress, "[%s] %d sockets connected in %.2fs; waiting for the rooms to settle\n", cfg.Label, res.Clients, res.ConnectS)
+	settle := time.Now()
+	if err := r.barrier(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	res.SettleS = time.Since(settle).Seconds()
+
+	before, err := r.stats()
+	if err != nil {
+		return nil, err
+	}
+	selfBefore := SelfCPU()
+	r.measuring.Store(true)
+	stop := make(chan struct{})
+	t0 := time.Now()
+	var senders sync.WaitGroup
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	}
+	nSenders := cfg.Rooms * cfg.Senders
+	k := 0
+	for _, cs := range r.clients {
+		for _, c := range cs[:cfg.Senders] {
+			// Stagger paced senders across one interval, so 20 senders at
+			// 10/s send every 5 ms rather than 20 at once every 100 ms.
+			offset := time.Duration(0)
+			if nSenders > 0 {
+				offset = interval * time.Duration(k) / time.Duration(nSenders)
+			}
+			k++
+			senders.Add(1)
+			go func() {
+				defer senders.Done()
+				c.sendLoop(stop, t0, interval, offset)
+			}()
+		}
+	}
+	prog := r.progress(t0)
+	timer := time.NewTimer(cfg.Duration)
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	close(stop)
+	windowDeliveries := r.c.deliveries.Load()
+	elapsed := time.Since(t0)
+	senders.Wait()
+	if err := ctx.Err(); err != nil {
+		prog()
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "[%s] sending stopped after %.1fs; draining %d in flight\n", cfg.Label, elapsed.Seconds(), r.tracker.InFlight())
+	drainEnd := time.Now().Add(cfg.Drain)
+	for r.tracker.InFlight() > 0 && time.Now().Before(drainEnd) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A moment more, for any duplicate still on its way.
+	time.Sleep(250 * time.Millisecond)
+	r.measuring.Store(false)
+	prog()
+	after, err := r.stats()
+	if err != nil {
+		return nil, err
+	}
+	res.GeneratorCPUS = (SelfCPU() - selfBefore).Seconds()
+
+	tally := r.tracker.Tally()
+	res.DurationS = elapsed.Seconds()
+	res.Sent = tally.Sent
+	res.Deliveries = r.c.deliveries.Load()
+	res.DeliveriesPerS = float64(windowDeliveries) / elapsed.Seconds()
+	res.MessagesPerS = float64(tally.Sent) / elapsed.Seconds()
+	res.P50Ms, res.P99Ms, res.P999Ms = ms(r.latency.Quantile(0.5)), ms(r.latency.Quantile(0.99)), ms(r.latency.Quantile(0.999))
+	res.MaxMs, res.MeanMs = ms(r.latency.Max()), ms(r.latency.Mean())
+	res.Lost, res.MissingDeliveries, res.Duplicated, res.Rejected = tally.Lost, tally.MissingDeliveries, tally.Duplicated, tally.Rejected
+	r.fillCounters(res)
+	if r.sampler != nil {
+		res.ServerCPUS = (after.CPU - before.CPU).Seconds()
+		res.ServerRSSMB = mb(r.sampler.Peak())
+		res.ServerRSSEndMB = mb(after.RSS)
+		if res.Deliveries > 0 {
+			res.ServerCPUUsPerDelivery = res.ServerCPUS * 1e6 / float64(res.Deliveries)
+		}
+	}
+	r.closeAll()
+	res.Errors = r.errors()
+	return res, nil
+}
+
+func (r *run) fillCounters(res *Result) {
+	res.Notices = r.c.notices.Load()
+	res.Disconnects = r.c.disconnects.Load()
+	res.Foreign = r.c.foreign.Load()
+	res.Corrupt = r.c.corrupt.Load()
+	res.DecodeErrors = r.c.decodeErrors.Load()
+}
+
+// stats reads the server, or returns zeros when there is no source.
+func (r *run) stats() (ProcStats, error) {
+	if r.sampler == nil {
+		return ProcStats{}, nil
+	}
+	st, err := r.sampler.Now()
+	if err != nil {
+		return st, fmt.Errorf("server stats: %w", err)
+	}
+	return st, nil
+}
+
+// progress prints a line a second until the returned function is called.
+func (r *run) progress(t0 time.Time) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastDel, lastSent int64
+		var lastCPU time.Duration
+		if st, err := r.stats(); err == nil {
+			lastCPU = st.CPU
+		}
+		last := t0
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				del, sent := r.c.deliveries.Load(), r.c.sent.Load()
+				dt := now.Sub(last).Seconds()
+				line := fmt.Sprintf("[%s] %5.1fs sent %d (%.0f/s) deliveries %d (%.0f/s) p50 %.2fms p99 %.2fms max %.1fms in-flight %d dup %d",
+					r.cfg.Label, now.Sub(t0).Seconds(), sent, float64(sent-lastSent)/dt, del, float64(del-lastDel)/dt,
+					ms(r.latency.Quantile(0.5)), ms(r.latency.Quantile(0.99)), ms(r.latency.Max()),
+					r.tracker.InFlight(), r.tracker.duplicates.Load())
+				if st, err := r.stats(); err == nil && r.sampler != nil {
+					line += fmt.Sprintf(" | server cpu %.0f%% rss %.0fMB", (st.CPU-lastCPU).Seconds()/dt*100, mb(st.RSS))
+					lastCPU = st.CPU
+				}
+				if d := r.c.disconnects.Load(); d > 0 {
+					line += fmt.Sprintf(" | %d sockets dropped", d)
+				}
+				fmt.Fprintln(r.cfg.Progress, line)
+				lastDel, lastSent, last = del, sent, now
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
+}
+
+func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
+	cfg := r.cfg
+	if r.sampler == nil {
+		return nil, errors.New("idle test: no way to read the server's memory (give the server's pid or a /metrics endpoint)")
+	}
+	nRooms := (cfg.Idle + cfg.IdleRoomSize - 1) / cfg.IdleRoomSize
+	counts := make([]int, nRooms)
+	for i := range cfg.Idle {
+		counts[i%nRooms]++
+	}
+	r.tracker = NewTracker(nRooms, 0, 0, 0)
+	r.probes = make([]atomic.Int32, nRooms)
+	res := &Result{Label: cfg.Label, Rooms: nRooms, Clients: cfg.Idle, IdleConns: cfg.Idle}
+	fmt.Fprintf(cfg.Progress, "[%s] idle test: signing up users\n", cfg.Label)
+	_, tokens, took, err := r.signUpAll(ctx, 0, cfg.Idle)
+	if err != nil {
+		return nil, err
+	}
+	res.SignupS, res.Users = took.Seconds(), len(tokens)
+	fmt.Fprintf(cfg.Progress, "[%s] waiting for the server's memory to settle before connecting\n", cfg.Label)
+	before, err := waitStable(ctx, r.sampler, cfg.Settle)
+	if err != nil {
+		return nil, err
+	}
+	cpuBefore := before.CPU
+	start := time.Now()
+	if err := r.connectAll(ctx, wsURL, counts, 0, nil, tokens); err != nil {
+		return nil, err
+	}
+	res.ConnectS = time.Since(start).Seconds()
+	res.ConnectP50Ms, res.ConnectP99Ms, res.ConnectMaxMs = ms(r.connect.Quantile(0.5)), ms(r.connect.Quantile(0.99)), ms(r.connect.Max())
+	fmt.Fprintf(cfg.Progress, "[%s] %d sockets in %d rooms connected in %.2fs; settling\n", cfg.Label, cfg.Idle, nRooms, res.ConnectS)
+	settle := time.Now()
+	if err := r.barrier(ctx, 120*time.Second); err != nil {
+		return nil, err
+	}
+	after, err := waitStable(ctx, r.sampler, cfg.Settle)
+	if err != nil {
+		return nil, err
+	}
+	res.SettleS = time.Since(settle).Seconds()
+	if d := r.c.disconnects.Load(); d > 0 {
+		return nil, fmt.Errorf("idle test: %d sockets dropped while idle: %v", d, r.errors())
+	}
+	res.RSSBeforeMB, res.RSSIdleMB = mb(before.RSS), mb(after.RSS)
+	res.RSSPerConnKB = float64(after.RSS-before.RSS) / 1024 / float64(cfg.Idle)
+	res.ServerRSSMB = mb(r.sampler.Peak())
+	res.ServerRSSEndMB = mb(after.RSS)
+	res.ServerCPUS = (after.CPU - cpuBefore).Seconds()
+	r.fillCounters(res)
+	r.closeAll()
+	res.Errors = r.errors()
+	fmt.Fprintf(cfg.Progress, "[%s] idle: RSS %.1f MB before, %.1f MB with %d sockets: %.1f KB each\n",
+		cfg.Label, res.RSSBeforeMB, res.RSSIdleMB, cfg.Idle, res.RSSPerConnKB)
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(b int64) float64         { return float64(b) / (1 << 20) }
