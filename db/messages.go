@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,9 +138,24 @@ func normReactions(rs []Reaction) []Reaction {
 	return out
 }
 
-// NewMessageID returns a random, URL-safe message id: 26 base32 characters
-// carrying 130 bits, so ids never collide in practice.
-func NewMessageID() string { return rand.Text() }
+// idEncoding is base32 with Crockford's alphabet, whose characters are in
+// ASCII order, so ids compare as strings the way their bytes do.
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// NewMessageID returns a URL-safe message id of 26 characters: a 48-bit
+// millisecond timestamp then 80 random bits (the ULID layout). Random ids
+// would scatter each batch's inserts over the whole UNIQUE(id) index and
+// rewrite a page per message; time-first ids append to its end.
+func NewMessageID() string {
+	var b [16]byte
+	t := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(t)
+		t >>= 8
+	}
+	_, _ = rand.Read(b[6:]) // never fails (crypto/rand documents it)
+	return idEncoding.EncodeToString(b[:])
+}
 
 // prepare validates m and fills its defaults in place: a fresh ID, the
 // clock's time for a zero CreatedAt, CreatedAt for a zero UpdatedAt, an

@@ -563,3 +563,23 @@ func TestMessageJSON(t *testing.T) {
 		}
 	})
 }
+
+func TestNewMessageID(t *testing.T) {
+	const n = 10000
+	seen := make(map[string]bool, n)
+	for range n {
+		id := NewMessageID()
+		if len(id) != 26 || strings.Trim(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != "" {
+			t.Fatalf("id %q: want 26 Crockford base32 characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+	a := NewMessageID()
+	time.Sleep(2 * time.Millisecond)
+	if b := NewMessageID(); a >= b {
+		t.Fatalf("ids not ordered by time: %q then %q", a, b)
+	}
+}

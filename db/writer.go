@@ -207,21 +207,11 @@ func (w *Writer) grow() {
 // row fault (a constraint, one message's doing rather than the disk's), each
 // message is retried alone so that the others are not refused with it.
 func (w *Writer) write(batch []pending) {
-	err := w.commit(batch)
-	if rowFault(err) && len(batch) > 1 {
-		err = nil
+	if err := w.commit(batch); rowFault(err) && len(batch) > 1 {
 		for i := range batch {
-			if e := w.commit(batch[i : i+1]); !rowFault(e) {
-				err = e
-			}
+			w.commit(batch[i : i+1])
 		}
-	} else if rowFault(err) {
-		err = nil // reported to its done; not a sign the writer is unwell
 	}
-	w.mu.Lock()
-	w.inflight = 0
-	w.lastErr = err
-	w.mu.Unlock()
 }
 
 // rowFault reports whether err is one message's fault, such as a constraint
@@ -246,8 +236,16 @@ func (w *Writer) commit(batch []pending) error {
 		w.cfg.OnBatch(len(batch), took, err)
 	}
 	if rowFault(err) && len(batch) > 1 {
-		return err
+		return err // write retries message by message
 	}
+	// Update the state before any done runs, so a done sees Depth and Err
+	// that include its own batch.
+	w.mu.Lock()
+	w.inflight -= len(batch)
+	if !rowFault(err) {
+		w.lastErr = err // a row fault says nothing about the writer's health
+	}
+	w.mu.Unlock()
 	for i := range batch {
 		if batch[i].done == nil {
 			continue

@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -422,21 +423,22 @@ func TestWriter_PoisonMessageIsolated(t *testing.T) {
 }
 
 // BenchmarkWriter measures group-commit throughput: submitters queue
-// messages without waiting (as room goroutines do) and the benchmark waits
-// for every done. Compare MaxBatch=1 (one transaction per message) with the
+// messages with random reference ids without waiting (as room goroutines
+// do) and the benchmark waits for every done. Compare MaxBatch=1 (one transaction per message) with the
 // default in the same run.
 func BenchmarkWriter(b *testing.B) {
 	payload := bytes.Repeat([]byte("hello wasmchannel "), 6) // ~100 bytes
 	for _, maxBatch := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("MaxBatch=%d", maxBatch), func(b *testing.B) {
 			d := MustOpenDB(b)
-			var batches, msgs atomic.Int64
-			w := NewWriter(d, WriterConfig{MaxBatch: maxBatch, OnBatch: func(n int, _ time.Duration, err error) {
+			var batches, msgs, busy atomic.Int64
+			w := NewWriter(d, WriterConfig{MaxBatch: maxBatch, OnBatch: func(n int, took time.Duration, err error) {
 				if err != nil {
 					b.Error(err)
 				}
 				batches.Add(1)
 				msgs.Add(int64(n))
+				busy.Add(int64(took))
 			}})
 			var wg sync.WaitGroup
 			var seq atomic.Int64
@@ -449,7 +451,8 @@ func BenchmarkWriter(b *testing.B) {
 				for pb.Next() {
 					i := seq.Add(1)
 					wg.Add(1)
-					m := Message{Room: fmt.Sprintf("room%d", i%8), RefID: fmt.Sprint(i), UserID: "u", Payload: payload}
+					// Random reference ids, as the web client makes them.
+					m := Message{Room: fmt.Sprintf("room%d", i%8), RefID: rand.Text(), UserID: "u", Payload: payload}
 					if err := w.Submit(m, func(_ bool, err error) {
 						if err != nil {
 							b.Error(err)
@@ -466,8 +469,42 @@ func BenchmarkWriter(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 			if n := batches.Load(); n > 0 {
 				b.ReportMetric(float64(msgs.Load())/float64(n), "msgs/batch")
+				b.ReportMetric(float64(busy.Load())/float64(n)/1e6, "ms/batch")
 			}
 			w.Close(context.Background())
 		})
+	}
+}
+
+// BenchmarkInsertMessages measures one InsertMessages call per batch
+// without the Writer's goroutines, to split per-message cost from the
+// per-commit cost (the fsync of synchronous=FULL). Client reference ids are
+// either sequential or random (UUID-like), which scatters inserts over the
+// UNIQUE(room_id, ref_id) index.
+func BenchmarkInsertMessages(b *testing.B) {
+	payload := bytes.Repeat([]byte("hello wasmchannel "), 6)
+	for _, refs := range []string{"seq", "random"} {
+		for _, size := range []int{1, 256} {
+			b.Run(fmt.Sprintf("refs=%s/batch=%d", refs, size), func(b *testing.B) {
+				d := MustOpenDB(b)
+				batch := make([]Message, size)
+				b.SetBytes(int64(len(payload) * size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					for j := range batch {
+						ref := fmt.Sprintf("%016d", i*size+j)
+						if refs == "random" {
+							ref = rand.Text()
+						}
+						batch[j] = Message{Room: "room", RefID: ref, UserID: "u", Payload: payload}
+					}
+					if _, err := d.InsertMessages(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
+			})
+		}
 	}
 }
