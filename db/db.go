@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,8 @@ type DB struct {
 	rd   *sql.DB // query-only pool
 	now  func() time.Time
 	path string
+
+	openApplied []string // migrations Open applied
 }
 
 // Option configures Open.
@@ -98,12 +101,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	d.rd.SetMaxOpenConns(n)
 	d.rd.SetMaxIdleConns(n)
 
-	if _, err := d.Migrate(ctx); err != nil {
+	if d.openApplied, err = d.Migrate(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
+
+// AppliedAtOpen returns the migrations that Open applied (none if the file
+// was already up to date), for `wasmchannel migrate` to report.
+func (d *DB) AppliedAtOpen() []string { return slices.Clone(d.openApplied) }
 
 // dsn builds a go-sqlite3 URI for path. The pragmas live in the DSN so that
 // every pooled connection gets them, including ones opened later.

@@ -90,6 +90,10 @@ func TestMigrate_IdempotentAndRecorded(t *testing.T) {
 		t.Errorf("applied_at = %d, want the clock's %d", appliedAt, clk.Now().UnixMilli())
 	}
 
+	if got := d.AppliedAtOpen(); !slices.Equal(got, want) {
+		t.Fatalf("AppliedAtOpen() = %v, want %v", got, want)
+	}
+
 	t.Run("again on the same handle", func(t *testing.T) {
 		applied, err := d.Migrate(ctx)
 		if err != nil || len(applied) != 0 {
@@ -106,6 +110,9 @@ func TestMigrate_IdempotentAndRecorded(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer d.Close()
+		if got := d.AppliedAtOpen(); len(got) != 0 {
+			t.Fatalf("AppliedAtOpen() = %v on an up-to-date file", got)
+		}
 		applied, err := d.Migrate(ctx)
 		if err != nil || len(applied) != 0 {
 			t.Fatalf("Migrate = %v, %v; want nothing applied", applied, err)
