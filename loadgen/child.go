@@ -115,6 +115,14 @@ func (c *Child) Exited() bool {
 	}
 }
 
+// Signal sends sig to the child.
+func (c *Child) Signal(sig syscall.Signal) error {
+	if c.Exited() {
+		return errors.New("server has exited")
+	}
+	return c.cmd.Process.Signal(sig)
+}
+
 // Output is the last 16 KiB the child wrote to stdout and stderr.
 func (c *Child) Output() string { return c.out.String() }
 

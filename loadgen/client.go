@@ -160,8 +160,10 @@ func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offse
 	timer.Stop()
 	defer timer.Stop()
 	for seq := int64(0); seq < MaxSeq; seq++ {
+		var due time.Time
 		if interval > 0 {
-			if wait := time.Until(start.Add(offset + time.Duration(seq)*interval)); wait > 0 {
+			due = start.Add(offset + time.Duration(seq)*interval)
+			if wait := time.Until(due); wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-stop:
@@ -182,8 +184,11 @@ func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offse
 			return
 		default:
 		}
-		now := time.Now()
-		buf = AppendPayload(buf[:0], now.UnixNano(), seq, filler, r.cfg.Payload)
+		sentAt := due
+		if interval == 0 {
+			sentAt = time.Now()
+		}
+		buf = AppendPayload(buf[:0], sentAt.UnixNano(), seq, filler, r.cfg.Payload)
 		id := MessageID(r.id, c.room, c.sender, seq)
 		data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: buf})
 		if err != nil {

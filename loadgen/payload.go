@@ -9,8 +9,8 @@ import (
 
 // A message id is "<run>.<room>.<sender>.<seq>": the run id keeps runs
 // against the same database apart (the server deduplicates retried ids), and
-// the rest names the message without a lookup table. A room's barrier probe
-// is "<run>.<room>.p".
+// the rest names the message without a lookup table. A room's barrier
+// probes are "<run>.<room>.p<k>".
 //
 // The payload is chat text that starts with "t=<unix ns> q=<seq> ": the send
 // time for the latency of every receipt, and the sequence number again so a
@@ -30,9 +30,9 @@ func MessageID(run string, room, sender int, seq int64) string {
 	return string(b)
 }
 
-// ProbeID names room's barrier probe.
-func ProbeID(run string, room int) string {
-	return run + "." + strconv.Itoa(room) + ".p"
+// ProbeID names room's k-th barrier probe.
+func ProbeID(run string, room, k int) string {
+	return run + "." + strconv.Itoa(room) + ".p" + strconv.Itoa(k)
 }
 
 // errForeign marks an id or payload this run did not produce.
@@ -52,7 +52,10 @@ func ParseMessageID(run, id string) (room, sender int, seq int64, probe bool, er
 	if err != nil || room < 0 {
 		return 0, 0, 0, false, errForeign
 	}
-	if rest == "p" {
+	if k, ok := strings.CutPrefix(rest, "p"); ok {
+		if _, err := strconv.Atoi(k); err != nil {
+			return 0, 0, 0, false, errForeign
+		}
 		return room, 0, 0, true, nil
 	}
 	senderS, seqS, ok := strings.Cut(rest, ".")

@@ -17,7 +17,7 @@ func TestMessageIDRoundTrip(t *testing.T) {
 			t.Errorf("%q parsed as %d %d %d probe=%v err=%v", id, room, sender, seq, probe, err)
 		}
 	}
-	room, _, _, probe, err := ParseMessageID("ab12cd34", ProbeID("ab12cd34", 7))
+	room, _, _, probe, err := ParseMessageID("ab12cd34", ProbeID("ab12cd34", 7, 3))
 	if err != nil || !probe || room != 7 {
 		t.Errorf("probe id parsed as room %d probe=%v err=%v", room, probe, err)
 	}
@@ -26,7 +26,7 @@ func TestMessageIDRoundTrip(t *testing.T) {
 func TestParseMessageIDRejectsForeign(t *testing.T) {
 	for _, id := range []string{
 		"", "other.0.0.1", "ab12cd34", "ab12cd34.", "ab12cd34.x.0.1", "ab12cd34.0.0",
-		"ab12cd34.0.-1.2", "ab12cd34.0.1.-2", "ab12cd34.0.1.2x", "ab12cd34x.0.1.2",
+		"ab12cd34.0.-1.2", "ab12cd34.0.1.-2", "ab12cd34.0.1.2x", "ab12cd34x.0.1.2", "ab12cd34.0.p", "ab12cd34.0.px",
 	} {
 		if _, _, _, _, err := ParseMessageID("ab12cd34", id); err == nil {
 			t.Errorf("ParseMessageID accepted %q", id)

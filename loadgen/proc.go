@@ -222,9 +222,9 @@ func (s *Sampler) Stop() {
 }
 
 // waitStable samples until the RSS changes by less than 1% across three
-// readings a second apart, or until timeout, and returns the last reading:
-// the "settled" memory of an idle server.
-func waitStable(ctx context.Context, s *Sampler, timeout time.Duration) (ProcStats, error) {
+// readings step apart, or until timeout, and returns the last reading: the
+// "settled" memory of an idle server.
+func waitStable(ctx context.Context, s *Sampler, step, timeout time.Duration) (ProcStats, error) {
 	deadline := time.Now().Add(timeout)
 	var prev []int64
 	for {
@@ -245,7 +245,7 @@ func waitStable(ctx context.Context, s *Sampler, timeout time.Duration) (ProcSta
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(step):
 		}
 	}
 }
@@ -257,4 +257,19 @@ func SelfCPU() time.Duration {
 		return 0
 	}
 	return st.CPU
+}
+
+// LoadAvg is the machine's one-minute load average, recorded with each run
+// because other processes competing for the cores skew every figure.
+func LoadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

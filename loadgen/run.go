@@ -34,7 +34,10 @@ type Config struct {
 	Clients int // clients per room, senders included
 	Senders int // clients per room that also send
 	// Rate is messages per second per sender; 0 sends as fast as the
-	// window allows (saturation).
+	// window allows (saturation). Paced messages carry their scheduled
+	// send time, not the moment they left, so a generator or server that
+	// falls behind shows up as latency instead of hiding in a send that
+	// went out late (coordinated omission).
 	Rate float64
 	// Window bounds each sender's messages in flight: sent, but not yet
 	// received by every client of the room (nor refused by the server).
@@ -64,9 +67,15 @@ type Config struct {
 	IdleRoomSize int
 	// Settle bounds the wait for the server's RSS to stop moving (0 = 20s).
 	Settle time.Duration
+	// settleStep is the time between RSS readings while settling (1s);
+	// tests shorten it.
+	settleStep time.Duration
 
 	// Stats reads the server's CPU and memory; nil leaves them out.
 	Stats StatsSource
+	// BeforeClose, when set, runs once the figures are taken and before
+	// the sockets close: the moment to snapshot a loaded server's heap.
+	BeforeClose func()
 	// Progress receives one line a second; nil is silent.
 	Progress io.Writer
 }
@@ -89,6 +98,9 @@ func (c *Config) fill() error {
 	}
 	if c.Settle <= 0 {
 		c.Settle = 20 * time.Second
+	}
+	if c.settleStep <= 0 {
+		c.settleStep = time.Second
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -167,6 +179,10 @@ type Result struct {
 	// efficiency figure that does not depend on the generator keeping up.
 	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
 	GeneratorCPUS          float64 `json:"generator_cpu_s"`
+	// LoadAvg is the machine's one-minute load average when the
+	// measurement started: well above the cores in use by this run means
+	// other processes were competing for the CPU.
+	LoadAvg float64 `json:"load_avg_1m"`
 
 	// Idle test figures.
 	IdleConns    int     `json:"idle_conns,omitempty"`
@@ -238,6 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Progress = &lockedWriter{w: cfg.Progress}
 	r := &run{cfg: cfg, id: newRunID()}
 	if cfg.Stats != nil {
 		r.sampler = StartSampler(cfg.Stats, 250*time.Millisecond)
@@ -333,28 +350,32 @@ func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, sender
 
 func (r *run) roomName(room int) string { return "bench-" + r.id + "-" + strconv.Itoa(room) }
 
-// barrier sends one probe message per room and waits until every client
-// has it. Each socket's queue is FIFO, so once the probe is in, all the
-// join announcements before it are too, and the measurement starts on a
-// quiet server.
+// barrier sends probe messages into every room until every client has
+// received one. A socket's handshake completes a moment before the server
+// adds it to its room, so a client that has seen a probe is known to be in
+// the room; and each socket's queue is FIFO, so the join announcements
+// before the probe have arrived too: the measurement starts on a quiet
+// server with every client able to receive.
 func (r *run) barrier(ctx context.Context, timeout time.Duration) error {
 	enc := codec.NewGo()
-	for room, cs := range r.clients {
-		id := ProbeID(r.id, room)
-		data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: []byte("probe " + id)})
-		if err != nil {
-			return fmt.Errorf("encode probe: %w", err)
-		}
-		if err := cs[0].write(data); err != nil {
-			return fmt.Errorf("probe room %d: %w", room, err)
-		}
-	}
 	deadline := time.Now().Add(timeout)
-	for {
+	for k := 0; ; k++ {
 		waiting := 0
 		for room, cs := range r.clients {
-			if int(r.probes[room].Load()) < len(cs) {
-				waiting++
+			if int(r.probes[room].Load()) >= len(cs) {
+				continue
+			}
+			waiting++
+			if k%10 != 0 {
+				continue // resend every 250 ms
+			}
+			id := ProbeID(r.id, room, k/10)
+			data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: []byte("probe " + id)})
+			if err != nil {
+				return fmt.Errorf("encode probe: %w", err)
+			}
+			if err := cs[0].write(data); err != nil {
+				return fmt.Errorf("probe room %d: %w", room, err)
 			}
 		}
 		if waiting == 0 {
@@ -373,7 +394,7 @@ func (r *run) barrier(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
@@ -461,6 +482,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 		return nil, err
 	}
 	selfBefore := SelfCPU()
+	res.LoadAvg = LoadAvg()
 	r.measuring.Store(true)
 	stop := make(chan struct{})
 	t0 := time.Now()
@@ -526,6 +548,9 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	res.MaxMs, res.MeanMs = ms(r.latency.Max()), ms(r.latency.Mean())
 	res.Lost, res.MissingDeliveries, res.Duplicated, res.Rejected = tally.Lost, tally.MissingDeliveries, tally.Duplicated, tally.Rejected
 	r.fillCounters(res)
+	if cfg.BeforeClose != nil {
+		cfg.BeforeClose()
+	}
 	if r.sampler != nil {
 		res.ServerCPUS = (after.CPU - before.CPU).Seconds()
 		res.ServerRSSMB = mb(r.sampler.Peak())
@@ -625,11 +650,12 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	}
 	res.SignupS, res.Users = took.Seconds(), len(tokens)
 	fmt.Fprintf(cfg.Progress, "[%s] waiting for the server's memory to settle before connecting\n", cfg.Label)
-	before, err := waitStable(ctx, r.sampler, cfg.Settle)
+	before, err := waitStable(ctx, r.sampler, cfg.settleStep, cfg.Settle)
 	if err != nil {
 		return nil, err
 	}
 	cpuBefore := before.CPU
+	res.LoadAvg = LoadAvg()
 	start := time.Now()
 	if err := r.connectAll(ctx, wsURL, counts, 0, nil, tokens); err != nil {
 		return nil, err
@@ -641,7 +667,7 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	if err := r.barrier(ctx, 120*time.Second); err != nil {
 		return nil, err
 	}
-	after, err := waitStable(ctx, r.sampler, cfg.Settle)
+	after, err := waitStable(ctx, r.sampler, cfg.settleStep, cfg.Settle)
 	if err != nil {
 		return nil, err
 	}
@@ -655,6 +681,9 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	res.ServerRSSEndMB = mb(after.RSS)
 	res.ServerCPUS = (after.CPU - cpuBefore).Seconds()
 	r.fillCounters(res)
+	if cfg.BeforeClose != nil {
+		cfg.BeforeClose()
+	}
 	r.closeAll()
 	res.Errors = r.errors()
 	fmt.Fprintf(cfg.Progress, "[%s] idle: RSS %.1f MB before, %.1f MB with %d sockets: %.1f KB each\n",
@@ -664,3 +693,15 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
+
+// lockedWriter serializes progress lines from the run and its ticker.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -137,7 +137,7 @@ func TestChildBaselineIdle(t *testing.T) {
 	defer child.Stop(5 * time.Second)
 	r, err := Run(ctx, Config{
 		URL: child.URL, Label: "baseline", Idle: 60, IdleRoomSize: 25,
-		Settle: 3 * time.Second, Stats: ProcSource{Pid: child.Pid},
+		Settle: 3 * time.Second, settleStep: 200 * time.Millisecond, Stats: ProcSource{Pid: child.Pid},
 	})
 	if err != nil {
 		t.Fatal(err)

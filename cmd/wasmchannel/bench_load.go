@@ -10,16 +10,21 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/loadgen"
 )
 
 func init() {
 	benchSubcommands["load"] = command{summary: "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", run: runBenchLoad}
 	benchSubcommands["baseline-server"] = command{summary: "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", run: runBaselineServer}
+	benchSubcommands["profiled-serve"] = command{summary: "(internal) serve with CPU and heap profiles, for bench load --server-cpuprofile", run: runProfiledServe}
 }
 
 // loadFlags are the options of `bench load` (issue 6).
@@ -43,6 +48,8 @@ type loadFlags struct {
 	connsPerUser    int
 	scryptLogN      int
 	timeout         time.Duration
+	cpuProfile      string
+	memProfile      string
 }
 
 func runBenchLoad(args []string, stdout, stderr io.Writer) int {
@@ -67,6 +74,8 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.serverRateLimit, "server-rate-limit", 0, "per-user rate limit of the started server, packets/s (0 = off)")
 	fs.IntVar(&f.connsPerUser, "conns-per-user", 0, "sockets per signed-up user (default: 1000 on a started server, which has no per-user cap; 32 with --url)")
 	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
+	fs.StringVar(&f.cpuProfile, "server-cpuprofile", "", "write the started wasmchannel server's CPU profile here (FILE.CODEC with several codecs)")
+	fs.StringVar(&f.memProfile, "server-memprofile", "", "write the started wasmchannel server's heap profile here, taken before the sockets close")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
@@ -184,6 +193,9 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 	type target struct {
 		label string
 		args  func(addr string) []string
+		// heap: send SIGUSR1 before the sockets close, so profiled-serve
+		// writes its heap profile of the loaded server.
+		heap bool
 	}
 	var targets []target
 	baselineIdx := -1
@@ -191,17 +203,28 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 		baselineIdx = 0
 		targets = append(targets, target{"baseline", func(addr string) []string {
 			return []string{"bench", "baseline-server", "--addr", addr}
-		}})
+		}, false})
+	}
+	profileName := func(path, codec string) string {
+		if path == "" || len(codecs) == 1 {
+			return path
+		}
+		return path + "." + codecLabel(codec)
 	}
 	for i, c := range codecs {
 		db := fmt.Sprintf("%s/bench-%d.db", dir, i)
+		cpu, mem := profileName(f.cpuProfile, c), profileName(f.memProfile, c)
 		targets = append(targets, target{"wasmchannel/" + codecLabel(c), func(addr string) []string {
-			return []string{"serve", "--addr", addr, "--db", db, "--codec", c,
+			args := []string{"serve"}
+			if cpu != "" || mem != "" {
+				args = []string{"bench", "profiled-serve", "--cpuprofile", cpu, "--memprofile", mem}
+			}
+			return append(args, "--addr", addr, "--db", db, "--codec", c,
 				"--rate-limit", strconv.Itoa(f.serverRateLimit),
 				"--max-payload", strconv.Itoa(max(999, f.payload)),
 				"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
-				"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn"}
-		}})
+				"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn")
+		}, mem != ""})
 	}
 	var results []*loadgen.Result
 	for _, t := range targets {
@@ -212,6 +235,12 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 		}
 		cfg := base
 		cfg.URL, cfg.Label, cfg.Stats = child.URL, t.label, loadgen.ProcSource{Pid: child.Pid}
+		if t.heap {
+			cfg.BeforeClose = func() {
+				_ = child.Signal(syscall.SIGUSR1)
+				time.Sleep(2 * time.Second) // the heap profile forces a GC and writes a file
+			}
+		}
 		r, err := loadgen.Run(ctx, cfg)
 		stopErr := child.Stop(30 * time.Second)
 		if err != nil {
@@ -279,4 +308,109 @@ func runBaselineServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// runProfiledServe is `serve` with the flags bench load passes, plus a CPU
+// profile of the whole life of the process (written on SIGTERM, before the
+// shutdown) and a heap profile written on SIGUSR1. It exists so a load run
+// can be profiled without a pprof endpoint in the production server.
+func runProfiledServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench profiled-serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cpuPath := fs.String("cpuprofile", "", "CPU profile file")
+	memPath := fs.String("memprofile", "", "heap profile file, written on SIGUSR1")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	dbPath := fs.String("db", "", "SQLite database file")
+	codecSpec := fs.String("codec", "wasm", "codec")
+	rate := fs.Int("rate-limit", 0, "packets/s per user (0 = off)")
+	maxPayload := fs.Int("max-payload", 999, "largest payload")
+	perUser := fs.Int("max-conns-per-user", 0, "sockets per user (0 = unlimited)")
+	perIP := fs.Int("max-conns-per-ip", 0, "sockets per IP (0 = unlimited)")
+	logN := fs.Uint("scrypt-log-n", 4, "scrypt cost")
+	level := fs.String("log-level", "warn", "log level")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *dbPath == "" {
+		fmt.Fprintln(stderr, "profiled-serve: --db is required")
+		return 2
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "profiled-serve:", err)
+		return 2
+	}
+	if *cpuPath != "" {
+		f, err := os.Create(*cpuPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "profiled-serve:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "profiled-serve:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx := context.Background()
+	sp := auth.ScryptParams{LogN: uint8(*logN), R: 16, P: 1}
+	a, err := app.New(ctx, app.Config{
+		Addr: *addr, DBPath: *dbPath, Codec: *codecSpec, RateLimit: *rate, MaxPayload: *maxPayload,
+		MaxConnsPerUser: *perUser, MaxConnsPerIP: *perIP, Version: version, Log: log, AuthScrypt: &sp,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "profiled-serve:", err)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.ListenAndServe() }()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-served:
+			if err != nil {
+				fmt.Fprintln(stderr, "profiled-serve:", err)
+				return 1
+			}
+			return 0
+		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				if *memPath != "" {
+					if err := writeHeapProfile(*memPath); err != nil {
+						fmt.Fprintln(stderr, "profiled-serve:", err)
+					}
+				}
+				continue
+			}
+			pprof.StopCPUProfile()
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := a.Shutdown(sctx)
+			cancel()
+			<-served
+			if err != nil {
+				fmt.Fprintln(stderr, "profiled-serve: shutdown:", err)
+				return 1
+			}
+			return 0
+		}
+	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return nil
 }
