@@ -3,7 +3,6 @@ package codec
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/pierrec/lz4/v4"
 )
@@ -211,7 +210,7 @@ func scanFrame(f []byte, maxPayload int) (frameLayout, error) {
 				reach = total
 			}
 			var err error
-			if n, _, _, err = scanBlock(data, blockMax, reach, total, maxPayload); err != nil {
+			if n, err = scanBlock(data, blockMax, reach, total, maxPayload); err != nil {
 				return l, err
 			}
 		}
@@ -238,23 +237,25 @@ func scanFrame(f []byte, maxPayload int) (frameLayout, error) {
 }
 
 // scanBlock walks the sequences of one compressed block (lz4_Block_format.md)
-// without writing output, applying ABI.md step 4.4 in order, and returns the
-// block's decoded size. reach is how much earlier payload output a match may
-// refer to (0 for independent blocks), produced the payload output before
-// this block. lastTok and litStart locate the final, literals-only sequence.
+// without writing output and returns the block's decoded size. reach is how
+// much earlier payload output a match may refer to (0 for independent
+// blocks), produced the payload output before this block.
 //
-// The block ends when its final literals end, whatever the token's match
-// nibble says (as in lz4_flex and the reference decoder); a block that ends
-// right after a match lacks its final literals and is invalid.
+// Each sequence is checked as ABI.md step 4.4 lists it, the same order as
+// the Rust decoder: first its structure (length bytes and literals inside
+// the block, the offset present, non-zero and inside the window), then its
+// output, literals before match, against the block maximum (compression)
+// and then maxPayload (too_large). The block must end right after a
+// literals-only sequence: a final token whose match nibble is not 0 lacks
+// its offset, and a block that ends after a match lacks its final literals.
 //
 // It runs on every compressed block before it is decoded, so it is kept
-// tight: one comparison against the lower of the two output limits per
-// copy, and errors built out of line.
-func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTok, litStart int, err error) {
+// tight: one comparison against the lower of the two limits per copy, and
+// errors built out of line.
+func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (int, error) {
 	limit := min(blockMax, maxPayload-produced)
-	si := 0
+	n, si := 0, 0
 	for si < len(src) {
-		tok := si
 		t := src[si]
 		si++
 
@@ -262,7 +263,7 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 		if lit == 15 {
 			for {
 				if si >= len(src) {
-					return 0, 0, 0, errBlock("literal length runs past the block")
+					return 0, errBlock("literal length runs past the block")
 				}
 				x := src[si]
 				si++
@@ -273,33 +274,35 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 			}
 		}
 		if lit > len(src)-si {
-			return 0, 0, 0, errBlock("literals run past the block")
+			return 0, errBlock("literals run past the block")
 		}
-		if lit > limit-n {
-			return 0, 0, 0, outputError(n+lit, blockMax, produced, maxPayload)
-		}
-		n += lit
 		si += lit
 		if si == len(src) {
-			return n, tok, si - lit, nil
+			if t&15 != 0 {
+				return 0, errBlock("match offset missing after the final literals")
+			}
+			if lit > limit-n {
+				return 0, outputError(n+lit, blockMax, produced, maxPayload)
+			}
+			return n + lit, nil
 		}
 
 		if si+1 >= len(src) {
-			return 0, 0, 0, errBlock("match offset missing")
+			return 0, errBlock("match offset missing")
 		}
 		off := int(src[si]) | int(src[si+1])<<8
 		si += 2
 		if off == 0 {
-			return 0, 0, 0, errBlock("match offset 0")
+			return 0, errBlock("match offset 0")
 		}
-		if off > n+reach {
-			return 0, 0, 0, errBlock("match offset reaches before the start")
+		if off > n+lit+reach {
+			return 0, errBlock("match offset reaches before the start")
 		}
 		ml := int(t&15) + minMatch
 		if t&15 == 15 {
 			for {
 				if si >= len(src) {
-					return 0, 0, 0, errBlock("match length runs past the block")
+					return 0, errBlock("match length runs past the block")
 				}
 				x := src[si]
 				si++
@@ -309,12 +312,16 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (n, lastTo
 				}
 			}
 		}
+		if lit > limit-n {
+			return 0, outputError(n+lit, blockMax, produced, maxPayload)
+		}
+		n += lit
 		if ml > limit-n {
-			return 0, 0, 0, outputError(n+ml, blockMax, produced, maxPayload)
+			return 0, outputError(n+ml, blockMax, produced, maxPayload)
 		}
 		n += ml
 	}
-	return 0, 0, 0, errBlock("block ends after a match, without final literals")
+	return 0, errBlock("block ends after a match, without final literals")
 }
 
 // errBlock is a compression error inside a block.
@@ -367,35 +374,17 @@ func fillFrame(f []byte, l frameLayout, out []byte) error {
 
 // fillBlock decodes one compressed block, already validated by scanBlock,
 // into out at o. For linked blocks the previous 64 KB of output is the
-// dictionary.
+// dictionary. pierrec accepts every block the scan accepts (FuzzFrame
+// checks it); a disagreement is a bug here, reported as a codec fault.
 func fillBlock(data, out []byte, o int, linked bool) (int, error) {
 	var dict []byte
 	if linked {
 		dict = out[max(0, o-maxOffset):o]
 	}
-	dst := out[o:]
-	n, err := uncompress(data, dst, dict)
-	if err == nil {
-		return n, nil
+	n, err := uncompress(data, out[o:], dict)
+	if err != nil {
+		return 0, fmt.Errorf("%w: lz4 rejected a block the scan accepted: %v", ErrCodecFault, err)
 	}
-	// pierrec rejects a block whose final literals-only token has a non-zero
-	// match nibble; the scan accepted it (see scanBlock). Decode everything
-	// before that token with pierrec and copy the final literals here.
-	reach := 0
-	if linked {
-		reach = o
-	}
-	_, lastTok, litStart, serr := scanBlock(data, math.MaxInt, reach, 0, math.MaxInt)
-	if serr != nil {
-		return 0, fmt.Errorf("%w: rescan of a scanned block failed: %v", ErrCodecFault, serr)
-	}
-	n = 0
-	if lastTok > 0 {
-		if n, err = uncompress(data[:lastTok], dst, dict); err != nil {
-			return 0, fmt.Errorf("%w: lz4 rejected a block the scan accepted: %v", ErrCodecFault, err)
-		}
-	}
-	n += copy(dst[n:], data[litStart:])
 	return n, nil
 }
 

@@ -28,7 +28,7 @@ func BenchmarkBlock(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, _, _, err := scanBlock(blockData, encodeBlockSize, 0, 0, 1<<20); err != nil {
+			if _, err := scanBlock(blockData, encodeBlockSize, 0, 0, 1<<20); err != nil {
 				b.Fatal(err)
 			}
 		}

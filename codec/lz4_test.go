@@ -189,6 +189,8 @@ func refDecode(f []byte, maxPayload int) ([]byte, error) {
 			}
 			return nil
 		}
+		// Sequence by sequence: structure first, then output, literals
+		// before the match (ABI.md step 4.4).
 		i := 0
 		for {
 			if i >= len(data) {
@@ -213,12 +215,16 @@ func refDecode(f []byte, maxPayload int) ([]byte, error) {
 			if i+ll > len(data) {
 				return nil, bad("literals")
 			}
-			if err := emit(ll); err != nil {
-				return nil, err
-			}
-			out = append(out, data[i:i+ll]...)
+			lits := data[i : i+ll]
 			i += ll
 			if i == len(data) {
+				if t&15 != 0 {
+					return nil, bad("final token wants a match")
+				}
+				if err := emit(ll); err != nil {
+					return nil, err
+				}
+				out = append(out, lits...)
 				break
 			}
 			if i+2 > len(data) {
@@ -226,7 +232,7 @@ func refDecode(f []byte, maxPayload int) ([]byte, error) {
 			}
 			off := int(data[i]) | int(data[i+1])<<8
 			i += 2
-			if off == 0 || len(out)-off < floor {
+			if off == 0 || len(out)+ll-off < floor {
 				return nil, bad("offset %d", off)
 			}
 			ml := int(t&15) + 4
@@ -243,6 +249,10 @@ func refDecode(f []byte, maxPayload int) ([]byte, error) {
 					}
 				}
 			}
+			if err := emit(ll); err != nil {
+				return nil, err
+			}
+			out = append(out, lits...)
 			if err := emit(ml); err != nil {
 				return nil, err
 			}
