@@ -91,3 +91,12 @@ web-test:
 	fi
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs"
+
+## bench-load-smoke: a few seconds of WebSocket load with a few dozen clients,
+## against the baseline hub and real wasmchannel servers (in-process in the
+## loadgen tests, then as child processes through the CLI). Fails if a
+## message is lost or duplicated; it asserts nothing about speed.
+.PHONY: bench-load-smoke
+bench-load-smoke: build
+	$(GO) test -count=1 -run 'TestSmoke|TestChild' ./loadgen
+	$(BIN) bench load --baseline --codec wasm,go --rooms 2 --clients 15 --senders 3 --rate 0 --duration 2s --drain 5s
