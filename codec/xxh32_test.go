@@ -41,7 +41,7 @@ func TestXXH32MatchesPierrec(t *testing.T) {
 	for _, n := range lengths {
 		var buf bytes.Buffer
 		w := lz4.NewWriter(&buf)
-		if err := w.Apply(lz4.ChecksumOption(true)); err != nil {
+		if err := w.Apply(lz4.ChecksumOption(true), lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := io.Copy(w, bytes.NewReader(data[:n])); err != nil {

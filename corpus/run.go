@@ -69,9 +69,30 @@ func RunEncode(r io.Reader, w io.Writer, c codec.Codec) error {
 }
 
 func encodeLine(c codec.Codec, line []byte) ([]byte, error) {
-	var in encodeInput
-	if err := json.Unmarshal(line, &in); err != nil {
+	fields, err := objectFields(line)
+	if err != nil {
 		return nil, fmt.Errorf("bad JSON: %w", err)
+	}
+	var in encodeInput
+	for _, f := range fields {
+		var dst any
+		switch f.key {
+		case "kind":
+			dst = &in.Kind
+		case "message_id":
+			dst = &in.MessageID
+		case "user_id":
+			dst = &in.UserID
+		case "reaction_kind":
+			dst = &in.ReactionKind
+		case "payload_hex":
+			dst = &in.PayloadHex
+		default:
+			continue
+		}
+		if err := json.Unmarshal(f.value, dst); err != nil {
+			return nil, fmt.Errorf("bad %s: %w", f.key, err)
+		}
 	}
 	if in.Kind == nil {
 		return nil, errors.New("missing kind")
@@ -81,7 +102,6 @@ func encodeLine(c codec.Codec, line []byte) ([]byte, error) {
 		p.Reaction = codec.ReactionPtr(codec.Reaction(*in.ReactionKind))
 	}
 	if in.PayloadHex != nil {
-		var err error
 		if p.Payload, err = hex.DecodeString(*in.PayloadHex); err != nil {
 			return nil, fmt.Errorf("bad payload_hex: %w", err)
 		}
@@ -90,14 +110,10 @@ func encodeLine(c codec.Codec, line []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	fields, err := objectFields(line)
-	if err != nil {
-		return nil, fmt.Errorf("bad JSON: %w", err)
-	}
-	hexValue, err := json.Marshal(hex.EncodeToString(pkt))
-	if err != nil {
-		return nil, err
-	}
+	hexValue := make([]byte, 0, 2*len(pkt)+2)
+	hexValue = append(hexValue, '"')
+	hexValue = hex.AppendEncode(hexValue, pkt)
+	hexValue = append(hexValue, '"')
 	set := false
 	for i := range fields {
 		if fields[i].key == "packet_hex" {
@@ -135,6 +151,12 @@ func objectFields(obj []byte) ([]field, error) {
 			return nil, err
 		}
 		fs = append(fs, field{key, v})
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, errors.New("unterminated JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("text after the JSON object")
 	}
 	return fs, nil
 }
