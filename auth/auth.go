@@ -186,6 +186,10 @@ func New(store Store, cfg Config, log *slog.Logger) *Service {
 	return s
 }
 
+// Logger is the logger the Service was built with, so the auth routes log
+// failures through the same handler.
+func (s *Service) Logger() *slog.Logger { return s.log }
+
 // now is the injected clock in UTC, cut to milliseconds so what is stored
 // equals what JSON shows (JavaScript dates carry milliseconds).
 func (s *Service) now() time.Time {

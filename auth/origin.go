@@ -71,12 +71,25 @@ func globMatch(pattern, s string) bool {
 	return pi == len(pattern)
 }
 
+// ownOrigin is the origin the browser addressed: the Host header with
+// https when the connection is TLS, Config.Secure is set or a proxy says
+// X-Forwarded-Proto: https, else http. (A forged X-Forwarded-Proto only
+// changes which of our own two origins is accepted.)
+func (s *Service) ownOrigin(r *http.Request) string {
+	if r.Host == "" {
+		return ""
+	}
+	scheme := "http"
+	if r.TLS != nil || s.cfg.Secure || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
+}
+
 // trustedOrigin reports whether origin (normalised) is the server's own or
-// a configured one. The own origin is the Host the browser addressed, in
-// either scheme, since TLS may end at a proxy in front of us.
+// a configured one.
 func (s *Service) trustedOrigin(r *http.Request, origin string) bool {
-	host := strings.ToLower(r.Host)
-	if host != "" && (origin == "http://"+host || origin == "https://"+host) {
+	if own := s.ownOrigin(r); own != "" && origin == own {
 		return true
 	}
 	for _, p := range s.trusted {
@@ -88,12 +101,14 @@ func (s *Service) trustedOrigin(r *http.Request, origin string) bool {
 }
 
 // requestOrigin is the Origin header, else the origin of the Referer.
-// Origin "null" sent with Sec-Fetch-Site: same-origin (as some browsers do
-// for same-origin redirects) counts as the server's own origin.
-func requestOrigin(r *http.Request) string {
+// Origin "null" sent with Sec-Fetch-Site: same-origin (as browsers do after
+// some same-origin redirects) counts as the server's own origin.
+func (s *Service) requestOrigin(r *http.Request) string {
 	o := r.Header.Get("Origin")
-	if o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" && r.Host != "" {
-		return "http://" + strings.ToLower(r.Host)
+	if o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		if own := s.ownOrigin(r); own != "" {
+			return own
+		}
 	}
 	if o == "" {
 		o = r.Header.Get("Referer")
@@ -106,7 +121,7 @@ func requestOrigin(r *http.Request) string {
 // none or it is "null", ErrInvalidOrigin when it is someone else's. It
 // does not look at the method or cookies; see OriginMiddleware for that.
 func (s *Service) CheckOrigin(r *http.Request) error {
-	raw := requestOrigin(r)
+	raw := s.requestOrigin(r)
 	if raw == "" || raw == "null" {
 		return ErrMissingOrigin
 	}
@@ -180,7 +195,7 @@ func (s *Service) OriginMiddleware() echo.MiddlewareFunc {
 				return next(c)
 			}
 			if err := s.CheckOrigin(r); err != nil {
-				s.log.Warn("auth: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", requestOrigin(r))
+				s.log.Warn("auth: cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", s.requestOrigin(r))
 				code, msg := OriginErrorCode(err)
 				return c.JSON(http.StatusForbidden, map[string]string{"code": code, "message": msg})
 			}

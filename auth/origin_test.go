@@ -20,7 +20,9 @@ func TestCheckOrigin(t *testing.T) {
 		want    error
 	}{
 		{"own origin http", []string{"Origin: http://chat.test"}, nil},
-		{"own origin https", []string{"Origin: https://chat.test"}, nil},
+		{"own origin, other scheme", []string{"Origin: https://chat.test"}, ErrInvalidOrigin},
+		{"own origin behind TLS proxy", []string{"Origin: https://chat.test", "X-Forwarded-Proto: https"}, nil},
+		{"http origin behind TLS proxy", []string{"Origin: http://chat.test", "X-Forwarded-Proto: https"}, ErrInvalidOrigin},
 		{"own origin other port", []string{"Origin: http://chat.test:8080"}, ErrInvalidOrigin},
 		{"configured", []string{"Origin: https://app.example.com"}, nil},
 		{"configured, case differs", []string{"Origin: HTTPS://APP.example.com"}, nil},
@@ -47,6 +49,21 @@ func TestCheckOrigin(t *testing.T) {
 				t.Fatalf("CheckOrigin = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCheckOriginSecure(t *testing.T) {
+	f := newFixture(t, nil, func(c *Config) { c.Secure = true })
+	if err := f.svc.CheckOrigin(req("POST", "http://chat.test/", "Origin: https://chat.test")); err != nil {
+		t.Fatalf("https own origin with Secure: %v", err)
+	}
+	if err := f.svc.CheckOrigin(req("POST", "http://chat.test/", "Origin: http://chat.test")); !errors.Is(err, ErrInvalidOrigin) {
+		t.Fatalf("http own origin with Secure: %v", err)
+	}
+	plain := newFixture(t, nil, nil)
+	// httptest gives an https target a TLS connection state.
+	if err := plain.svc.CheckOrigin(req("POST", "https://chat.test/", "Origin: https://chat.test")); err != nil {
+		t.Fatalf("https own origin over TLS: %v", err)
 	}
 }
 

@@ -107,7 +107,7 @@ func (h *authRoutes) signUp(c echo.Context) error {
 	if err := h.svc.CheckLoginOrigin(r); err != nil {
 		return originError(c, err)
 	}
-	b, err := readAuthBody(c)
+	b, err := readAuthBody(c, signUpBody)
 	if err != nil {
 		return bodyError(c, err)
 	}
@@ -143,7 +143,7 @@ func (h *authRoutes) signIn(c echo.Context) error {
 	if err := h.svc.CheckLoginOrigin(r); err != nil {
 		return originError(c, err)
 	}
-	b, err := readAuthBody(c)
+	b, err := readAuthBody(c, signInBody)
 	if err != nil {
 		return bodyError(c, err)
 	}
@@ -171,8 +171,17 @@ func (h *authRoutes) signIn(c echo.Context) error {
 }
 
 func (h *authRoutes) signOut(c echo.Context) error {
+	// Sign-out takes no fields, but Better Auth still refuses a body that
+	// is not a JSON object.
+	b, err := readAuthBody(c, signOutBody)
+	if err != nil {
+		return bodyError(c, err)
+	}
+	if b.kind != "undefined" && b.notObject() {
+		return writeError(c, http.StatusBadRequest, "VALIDATION_ERROR", b.message())
+	}
 	if err := h.svc.SignOut(c.Request()); err != nil {
-		c.Logger().Error(err)
+		h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
 		return writeError(c, http.StatusInternalServerError, "FAILED_TO_SIGN_OUT", "Failed to sign out")
 	}
 	h.svc.ClearSessionCookies(c.Response())
@@ -192,7 +201,7 @@ func (h *authRoutes) getSession(c echo.Context) error {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return c.JSON(http.StatusOK, nil)
 	case err != nil:
-		c.Logger().Error(err)
+		h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
 		return writeError(c, http.StatusInternalServerError, "FAILED_TO_GET_SESSION", "Failed to get session")
 	}
 	if id.Refreshed {
@@ -224,7 +233,7 @@ func (h *authRoutes) authError(c echo.Context, err error) error {
 	case errors.Is(err, auth.ErrPasswordTooLong):
 		return writeError(c, http.StatusBadRequest, "PASSWORD_TOO_LONG", "Password too long")
 	}
-	c.Logger().Error(err)
+	h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
 	return writeError(c, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
 }
 
@@ -241,8 +250,11 @@ var (
 	errBodyReadFails = errors.New("body read failed")
 )
 
-// mediaTypeError names the refused Content-Type.
-type mediaTypeError struct{ ct string }
+// mediaTypeError names the refused Content-Type header.
+type mediaTypeError struct {
+	ct   string
+	form bool // urlencoded would have been accepted
+}
 
 func (e *mediaTypeError) Error() string { return "unsupported media type " + e.ct }
 func (e *mediaTypeError) Unwrap() error { return errMediaType }
@@ -255,8 +267,12 @@ func bodyError(c echo.Context, err error) error {
 	case errors.Is(err, errBodyTooLarge):
 		return writeError(c, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
 	case errors.As(err, &mt):
+		allowed := "application/json"
+		if mt.form {
+			allowed = "application/x-www-form-urlencoded, application/json"
+		}
 		return writeError(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-			fmt.Sprintf("Content-Type %q is not allowed. Allowed types: application/x-www-form-urlencoded, application/json", mt.ct))
+			fmt.Sprintf("Content-Type %q is not allowed. Allowed types: %s", mt.ct, allowed))
 	}
 	return writeError(c, http.StatusBadRequest, "BAD_REQUEST", "could not read request body")
 }
@@ -266,6 +282,7 @@ func bodyError(c echo.Context, err error) error {
 // which Better Auth joins with "; " into a VALIDATION_ERROR.
 type authBody struct {
 	kind   string // JSON type of the whole body: "object", "null", "array", ..., or "undefined" when empty
+	record bool   // see bodyRules.record
 	fields map[string]json.RawMessage
 	form   url.Values
 	errs   []string
@@ -283,8 +300,24 @@ type boolField struct {
 // orTrue is rememberMe's default.
 func (f boolField) orTrue() bool { return !f.ok || f.v }
 
-// readAuthBody reads a JSON or urlencoded body, as Better Auth accepts both.
-func readAuthBody(c echo.Context) (*authBody, error) {
+// bodyRules are the per-route differences Better Auth shows in reading
+// bodies.
+type bodyRules struct {
+	// form: urlencoded bodies are accepted besides JSON (sign-up, sign-in).
+	form bool
+	// record: the schema also accepts extra fields (sign-up), so a non-object
+	// body gets a second "expected record" message.
+	record bool
+}
+
+var (
+	signUpBody  = bodyRules{form: true, record: true}
+	signInBody  = bodyRules{form: true}
+	signOutBody = bodyRules{}
+)
+
+// readAuthBody reads a JSON or (where allowed) urlencoded body.
+func readAuthBody(c echo.Context, rules bodyRules) (*authBody, error) {
 	r := c.Request()
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxAuthBody+1))
 	if err != nil {
@@ -297,7 +330,7 @@ func readAuthBody(c echo.Context) (*authBody, error) {
 	if len(raw) > maxAuthBody {
 		return nil, errBodyTooLarge
 	}
-	b := &authBody{kind: "undefined"}
+	b := &authBody{kind: "undefined", record: rules.record}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return b, nil
 	}
@@ -318,17 +351,14 @@ func readAuthBody(c echo.Context) (*authBody, error) {
 				return nil, errBadJSON
 			}
 		}
-	case mt == "application/x-www-form-urlencoded":
+	case rules.form && mt == "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(raw))
 		if err != nil {
 			return nil, errBadJSON
 		}
 		b.kind, b.form = "object", form
 	default:
-		if mt == "" {
-			mt = strings.TrimSpace(ct)
-		}
-		return nil, &mediaTypeError{ct: mt}
+		return nil, &mediaTypeError{ct: ct, form: rules.form}
 	}
 	return b, nil
 }
@@ -378,9 +408,10 @@ func (b *authBody) notObject() bool {
 		return false
 	}
 	if len(b.errs) == 0 {
-		b.errs = append(b.errs,
-			"[body] Invalid input: expected object, received "+b.kind,
-			"[body] Invalid input: expected record, received "+b.kind)
+		b.errs = append(b.errs, "[body] Invalid input: expected object, received "+b.kind)
+		if b.record {
+			b.errs = append(b.errs, "[body] Invalid input: expected record, received "+b.kind)
+		}
 	}
 	return true
 }

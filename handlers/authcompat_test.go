@@ -643,7 +643,17 @@ func runAuthCompat(t *testing.T, base string) {
 			{"sign-up trailing garbage", pathSignUp, "application/json", `{"name":"x","email":"x@example.com","password":"password123"} x`,
 				400, "BAD_REQUEST", "Invalid JSON in request body"},
 			{"sign-up text/plain", pathSignUp, "text/plain", `{"name":"x","email":"x@example.com","password":"password123"}`,
-				415, "UNSUPPORTED_MEDIA_TYPE", ""},
+				415, "UNSUPPORTED_MEDIA_TYPE", `Content-Type "text/plain" is not allowed. Allowed types: application/x-www-form-urlencoded, application/json`},
+			{"sign-up multipart", pathSignUp, "multipart/form-data; boundary=x", "--x--",
+				415, "UNSUPPORTED_MEDIA_TYPE", `Content-Type "multipart/form-data; boundary=x" is not allowed. Allowed types: application/x-www-form-urlencoded, application/json`},
+			{"sign-in body null", pathSignIn, "application/json", `null`,
+				400, "VALIDATION_ERROR", "[body] Invalid input: expected object, received null"},
+			{"sign-out unparsable JSON", pathSignOut, "application/json", `{`,
+				400, "BAD_REQUEST", "Invalid JSON in request body"},
+			{"sign-out body array", pathSignOut, "application/json", `[1]`,
+				400, "VALIDATION_ERROR", "[body] Invalid input: expected object, received array"},
+			{"sign-out form", pathSignOut, "application/x-www-form-urlencoded", `a=b`,
+				415, "UNSUPPORTED_MEDIA_TYPE", `Content-Type "application/x-www-form-urlencoded" is not allowed. Allowed types: application/json`},
 			{"sign-in malformed email", pathSignIn, "application/json", `{"email":"bad","password":"password123"}`,
 				400, "INVALID_EMAIL", "Invalid email"},
 			{"sign-in missing password", pathSignIn, "application/json", `{"email":"ann@example.com"}`,
@@ -693,6 +703,9 @@ func runAuthCompat(t *testing.T, base string) {
 		// Better Auth 1.7 answers redirect:true when a callbackURL is given.
 		if m["url"] != "/dashboard" || m["redirect"] != true {
 			t.Fatalf("url %v redirect %v", m["url"], m["redirect"])
+		}
+		if loc := r.header.Get("Location"); loc != "/dashboard" {
+			t.Fatalf("Location %q", loc)
 		}
 	})
 
@@ -911,9 +924,11 @@ func runAuthCompat(t *testing.T, base string) {
 	})
 
 	t.Run("sign-out without session", func(t *testing.T) {
-		r := c.do(t, "POST", pathSignOut, "", "")
-		if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"success":true}` {
-			t.Fatalf("status %d body %s", r.status, r.body)
+		for _, body := range []string{"", "{}"} {
+			r := c.do(t, "POST", pathSignOut, "application/json", body)
+			if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"success":true}` {
+				t.Fatalf("body %q: status %d body %s", body, r.status, r.body)
+			}
 		}
 	})
 }
