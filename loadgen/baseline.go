@@ -19,9 +19,11 @@ import (
 // broadcast hub on gorilla/websocket alone. It relays every frame a client
 // sends to every client of the room, sender included, with no codec, no
 // validation, no persistence and no real authentication (any Bearer header
-// is accepted). It does what any competent hub must (one writer goroutine
-// per socket, a bounded send queue, one prepared frame per broadcast, write
-// deadlines), so that the difference to wasmchannel is what wasmchannel adds.
+// is accepted). It does what any competent hub must (a reader and a writer
+// goroutine per socket started from a handler that then returns, as in
+// gorilla's own chat example; the HTTP server's buffers reused; a bounded
+// send queue; one prepared frame per broadcast; write deadlines), so that
+// the difference to wasmchannel is what wasmchannel adds.
 type Baseline struct {
 	mu    sync.Mutex
 	rooms map[string]map[*baseConn]struct{}
@@ -51,11 +53,8 @@ func (c *baseConn) close() {
 func NewBaseline() *Baseline {
 	return &Baseline{
 		rooms: make(map[string]map[*baseConn]struct{}),
-		up: websocket.Upgrader{
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
-			CheckOrigin:     func(*http.Request) bool { return true },
-		},
+		// Zero buffer sizes reuse the 4 KiB buffers net/http already made.
+		up: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 	}
 }
 
@@ -110,8 +109,14 @@ func (b *Baseline) websocket(w http.ResponseWriter, r *http.Request) {
 	members[c] = struct{}{}
 	b.conns.Add(1)
 	b.mu.Unlock()
-	defer b.conns.Done()
 	go c.writeLoop()
+	go b.readLoop(c, room, members)
+}
+
+// readLoop relays the socket's frames to its room until the socket ends.
+func (b *Baseline) readLoop(c *baseConn, room string, members map[*baseConn]struct{}) {
+	defer b.conns.Done()
+	ws := c.ws
 	defer func() {
 		b.mu.Lock()
 		delete(members, c)
