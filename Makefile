@@ -74,6 +74,7 @@ CODECS_WAT     = missing_export wrong_version trap_decode loop_forever grow_memo
 codecs:
 	cd testdata/codecs && $(CODECS_CC) $(CODECS_CFLAGS) -o $(CODECS_OUT)/storeonly.wasm storeonly.c
 	cd testdata/codecs && $(CODECS_CC) $(CODECS_CFLAGS) -DWC_LENIENT -o $(CODECS_OUT)/lenient.wasm storeonly.c
+	cd testdata/codecs && $(CODECS_CC) $(CODECS_CFLAGS) -DWC_POISON -o $(CODECS_OUT)/poison.wasm storeonly.c
 	cd testdata/codecs && for m in $(CODECS_WAT); do $(WAT2WASM) $$m.wat -o $(CODECS_OUT)/$$m.wasm || exit 1; done
 
 ## codecs-check: fail if the committed test modules differ from a fresh build.

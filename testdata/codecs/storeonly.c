@@ -12,7 +12,9 @@
  * No libc: the allocator, memory helpers, CRC-32 and xxHash32 are below.
  * Build: see the `codecs` target of the top-level Makefile. Built with
  * -DWC_LENIENT it becomes lenient.wasm, which skips the trailing-bytes and
- * crc checks as the upstream codec did, and so must fail conformance.
+ * crc checks as the upstream codec did, and so must fail conformance. Built
+ * with -DWC_POISON it becomes poison.wasm, which traps on one kind of packet
+ * after corrupting its own state (see wc_decode).
  */
 
 typedef unsigned char u8;
@@ -471,60 +473,74 @@ static u32 reserve(outbuf *o, u32 n) {
 	return 0;
 }
 
-/* room checks that n more bytes fit in the current block and the payload,
- * then reserves them (ABI.md § Decoding order, 4.4). */
-static u32 room(outbuf *o, u32 block_start, u32 block_max, u64 n) {
-	if ((u64)o->len - block_start + n > block_max) return E_COMPRESSION;
+/* limits checks that the block, holding o->len - start bytes, can take n
+ * more: the block maximum first (compression), then max_payload over the
+ * whole payload (too_large) (ABI.md § Decoding order, 4.4). */
+static u32 limits(const outbuf *o, u32 start, u32 block_max, u64 n) {
+	if ((u64)o->len - start + n > block_max) return E_COMPRESSION;
 	if ((u64)o->len + n > o->max) return E_TOO_LARGE;
-	return reserve(o, (u32)n);
+	return 0;
 }
 
-/* decode_block decompresses one LZ4 block of n bytes onto o. */
+/* read_len adds the length bytes that follow a nibble of 15 to *n. */
+static u32 read_len(const u8 **ip, const u8 *end, u64 *n) {
+	u8 b;
+	do {
+		if (*ip >= end) return E_COMPRESSION;
+		b = *(*ip)++;
+		*n += b;
+	} while (b == 255);
+	return 0;
+}
+
+/*
+ * decode_block decompresses one LZ4 block of n bytes onto o. Each sequence
+ * is checked before any of it is written, in the order of ABI.md 4.4 (the
+ * order the Rust and Go decoders use): its structure first (length bytes
+ * and literals inside the block, the offset present, non-zero and inside the
+ * window), then its output, literals before the match. The block must end
+ * right after a literals-only sequence: a final token with a match nibble
+ * lacks its offset, and a block that ends after a match lacks its final
+ * literals.
+ */
 static u32 decode_block(outbuf *o, const u8 *ip, u32 n, u32 block_max, int linked) {
 	const u8 *end = ip + n;
 	u32 start = o->len;
 	u32 e;
 	for (;;) {
-		if (ip >= end) return E_COMPRESSION; /* a block ends with literals */
+		if (ip >= end) return E_COMPRESSION;
 		u8 token = *ip++;
 		u64 lit = token >> 4;
-		if (lit == 15) {
-			u8 b;
-			do {
-				if (ip >= end) return E_COMPRESSION;
-				b = *ip++;
-				lit += b;
-			} while (b == 255);
-		}
+		if (lit == 15 && (e = read_len(&ip, end, &lit))) return e;
 		if (lit > (u64)(end - ip)) return E_COMPRESSION;
-		if ((e = room(o, start, block_max, lit))) return e;
-		u8 *pay = o->buf + o->base;
-		copy_bytes(pay + o->len, ip, (u32)lit);
-		o->len += (u32)lit;
+		const u8 *lits = ip;
 		ip += lit;
-		if (ip == end) return 0;
+		if (ip == end) {
+			if (token & 15) return E_COMPRESSION;
+			if ((e = limits(o, start, block_max, lit)) || (e = reserve(o, (u32)lit))) return e;
+			copy_bytes(o->buf + o->base + o->len, lits, (u32)lit);
+			o->len += (u32)lit;
+			return 0;
+		}
 
 		if (end - ip < 2) return E_COMPRESSION;
 		u32 off = le16(ip);
 		ip += 2;
-		u32 reach = linked ? o->len : o->len - start;
+		u64 reach = (u64)(linked ? o->len : o->len - start) + lit;
 		if (off == 0 || off > reach) return E_COMPRESSION;
 		u64 mlen = token & 15;
-		if (mlen == 15) {
-			u8 b;
-			do {
-				if (ip >= end) return E_COMPRESSION;
-				b = *ip++;
-				mlen += b;
-			} while (b == 255);
-		}
+		if (mlen == 15 && (e = read_len(&ip, end, &mlen))) return e;
 		mlen += 4;
-		if ((e = room(o, start, block_max, mlen))) return e;
-		pay = o->buf + o->base;
-		u8 *dst = pay + o->len;
+		if ((e = limits(o, start, block_max, lit))) return e;
+		if ((e = limits(o, start, block_max, lit + mlen))) return e;
+		if ((e = reserve(o, (u32)(lit + mlen)))) return e;
+
+		u8 *dst = o->buf + o->base + o->len;
+		copy_bytes(dst, lits, (u32)lit);
+		dst += lit;
 		const u8 *src = dst - off;
 		u32 left = (u32)mlen;
-		/* overlapping copies replicate the last off bytes; copy in chunks
+		/* an overlapping match repeats its last off bytes; copy in chunks
 		 * that never overlap their source */
 		while (left) {
 			u32 chunk = (u32)(dst - src);
@@ -533,7 +549,7 @@ static u32 decode_block(outbuf *o, const u8 *ip, u32 n, u32 block_max, int linke
 			dst += chunk;
 			left -= chunk;
 		}
-		o->len += (u32)mlen;
+		o->len += (u32)(lit + mlen);
 	}
 }
 
@@ -582,7 +598,7 @@ static u32 decode_frame(outbuf *o, const u8 *p, u32 n) {
 		}
 		u32 e;
 		if (word & 0x80000000u) {
-			if ((e = room(o, o->len, block_max, size))) return e;
+			if ((e = limits(o, o->len, block_max, size)) || (e = reserve(o, size))) return e;
 			copy_bytes(o->buf + o->base + o->len, data, size);
 			o->len += size;
 		} else if ((e = decode_block(o, data, size, block_max, linked))) {
@@ -601,6 +617,17 @@ static u32 decode_frame(outbuf *o, const u8 *p, u32 n) {
 
 EXPORT("wc_decode")
 i64 wc_decode(const u8 *pkt, u32 pkt_len, u32 max_payload) {
+#ifdef WC_POISON
+	/* poison.wasm: a packet starting with 0xFF (invalid_enum to a correct
+	 * decoder) wrecks the CRC table, which every later decode depends on,
+	 * then traps. A host that reused this instance would then report
+	 * checksum errors for valid packets. */
+	if (pkt_len > 0 && pkt[0] == 0xFF) {
+		if (!crc_ready) crc_init();
+		for (u32 i = 0; i < 256; i++) crc_table[0][i] = crc_table[3][i] = 0;
+		__builtin_trap();
+	}
+#endif
 	reader r = {pkt, pkt_len};
 	u64 kind, v;
 	const u8 *mid, *uid;
