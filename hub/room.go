@@ -425,7 +425,8 @@ func (r *room) message(s sender, userID string, p codec.Packet) {
 		s.fail(r, ErrNotStored, "Server error: the message could not be encoded")
 		return
 	}
-	now := r.h.cfg.Now().UTC()
+	// Milliseconds, as stored, so cache and database agree on time cursors.
+	now := r.h.cfg.Now().UTC().Truncate(time.Millisecond)
 	pm := &pending{
 		msg: db.Message{
 			ID: db.NewMessageID(), Room: r.name, RefID: ref, UserID: userID,

@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/wasmchannel/wasmchannel/hub"
+)
+
+// Socket timing: a client must answer pings within pongWait, and a write
+// that takes longer than writeWait fails the connection.
+const (
+	writeWait  = 10 * time.Second
+	pongWait   = 60 * time.Second
+	pingPeriod = pongWait * 9 / 10
+)
+
+// banner is what GET / answers without an upgrade, as upstream did.
+const banner = "WasmChannel: real-time chat over WebSocket. Connect with a WebSocket to / or /ws/:room.\n"
+
+// wsTransport adapts a gorilla connection to hub.Transport: prepared frames
+// so each broadcast is framed once, and a close that never blocks the room.
+type wsTransport struct {
+	ws        *websocket.Conn
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func prepare(b []byte) any {
+	pm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, b)
+	if err != nil {
+		return err
+	}
+	return pm
+}
+
+func (t *wsTransport) WriteFrame(f *hub.Frame) error {
+	if err := t.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
+		return err
+	}
+	switch v := f.Prepared(prepare).(type) {
+	case *websocket.PreparedMessage:
+		return t.ws.WritePreparedMessage(v)
+	case error:
+		return v
+	}
+	return errors.New("ws: unprepared frame")
+}
+
+// Close sends the close frame and closes the socket from its own goroutine,
+// so a slow client cannot stall whoever closes it.
+func (t *wsTransport) Close(code int, reason string) {
+	t.closeOnce.Do(func() {
+		close(t.done)
+		go func() {
+			msg := websocket.FormatCloseMessage(code, reason)
+			_ = t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			// Give the peer a moment to read the close frame before the reset.
+			time.Sleep(50 * time.Millisecond)
+			_ = t.ws.Close()
+		}()
+	})
+}
+
+// pinger keeps the connection alive and detects dead peers.
+func (t *wsTransport) pinger() {
+	tick := time.NewTicker(pingPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+			if err := t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// websocket upgrades GET / and GET /ws/:room after checking the room name,
+// the Origin, the session and the connection caps, in that order.
+func (s *server) websocket(c echo.Context) error {
+	req := c.Request()
+	room := c.Param("room")
+	if room == "" {
+		room = hub.DefaultRoom
+	}
+	if !websocket.IsWebSocketUpgrade(req) {
+		if c.Path() == "/" {
+			return c.String(http.StatusOK, banner)
+		}
+		return writeError(c, http.StatusBadRequest, "UPGRADE_REQUIRED", "this route needs a WebSocket upgrade")
+	}
+	if !hub.ValidRoom(room) {
+		return writeError(c, http.StatusBadRequest, "INVALID_ROOM", "room names are 1-64 characters from [A-Za-z0-9_.-]")
+	}
+	if req.Header.Get("Origin") != "" {
+		if err := s.auth.CheckOrigin(req); err != nil {
+			return writeError(c, http.StatusForbidden, "INVALID_ORIGIN", "this Origin is not trusted")
+		}
+	}
+	id, err := s.auth.Authenticate(req)
+	if err != nil {
+		return writeError(c, http.StatusUnauthorized, "UNAUTHORIZED", "sign in first: no valid session")
+	}
+	ip := c.RealIP()
+	byUser, byIP := s.hub.ConnCounts(id.User.ID, ip)
+	if s.cfg.MaxConnsPerUser > 0 && byUser >= s.cfg.MaxConnsPerUser {
+		c.Response().Header().Set("Retry-After", "10")
+		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this user has too many open connections")
+	}
+	if s.cfg.MaxConnsPerIP > 0 && byIP >= s.cfg.MaxConnsPerIP {
+		c.Response().Header().Set("Retry-After", "10")
+		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this address has too many open connections")
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// The Origin was checked above against the trusted list; a request
+		// without one is a non-browser client with a session.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	ws, err := up.Upgrade(c.Response(), req, nil)
+	if err != nil {
+		// Upgrade has already answered the client.
+		return nil
+	}
+	s.serveSocket(ws, room, id.User.ID, id.User.Name, ip, id.Session.TokenHash)
+	return nil
+}
+
+// serveSocket runs one connection's read loop until it ends.
+func (s *server) serveSocket(ws *websocket.Conn, room, userID, name, ip, sessionKey string) {
+	t := &wsTransport{ws: ws, done: make(chan struct{})}
+	conn := hub.NewConn(t, userID, name, ip)
+	conn.SessionKey = sessionKey
+	ctx := context.Background()
+	if err := s.hub.Join(ctx, room, conn); err != nil {
+		t.Close(websocket.CloseTryAgainLater, "room unavailable")
+		return
+	}
+	defer s.hub.Leave(conn)
+	go t.pinger()
+	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				conn.Close(websocket.CloseMessageTooBig, "frame too large")
+			}
+			return
+		}
+		// Text frames are treated as their bytes, as upstream did.
+		if err := s.hub.Receive(ctx, conn, data); err != nil {
+			return
+		}
+	}
+}
