@@ -30,6 +30,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
 	"github.com/wasmchannel/wasmchannel/host"
+	"github.com/wasmchannel/wasmchannel/wasm"
 )
 
 const codecsDir = "../testdata/codecs/"
@@ -407,29 +408,34 @@ func TestStoreonlyLinkedBlocks(t *testing.T) {
 	}
 }
 
-// TestStoreonlyAgreesWithGo cross-checks the C decoder with the Go codec on
-// mutated golden packets: both must give the same class, or the same packet.
-// Half the mutations hit the LZ4 frame and fix the crc up, so they reach the
-// frame decoder instead of stopping at the checksum.
-func TestStoreonlyAgreesWithGo(t *testing.T) {
+// TestStoreonlyAgreesWithGoAndRust cross-checks the C decoder with the Go
+// codec and the embedded Rust codec on mutated golden packets: all three
+// must give the same class, or the same packet. Half the mutations hit the
+// LZ4 frame and fix the crc up, so they reach the frame decoder instead of
+// stopping at the checksum.
+func TestStoreonlyAgreesWithGoAndRust(t *testing.T) {
 	n := 4000
 	if testing.Short() {
 		n = 500
 	}
-	agreeWithGo(t, n, 3)
-}
-
-// agreeWithGo decodes n mutated packets with storeonly and the Go codec.
-func agreeWithGo(t *testing.T, n int, seed uint64) {
+	rust, err := host.NewPool(context.Background(), wasm.Module, host.Config{Name: "rust"})
+	if err != nil {
+		t.Fatalf("NewPool(embedded codec): %v", err)
+	}
+	t.Cleanup(func() { _ = rust.Close(context.Background()) })
 	l := leaseOf(t, loadStoreonly(t, host.Config{}))
-	goc := codec.NewGo()
+	others := []struct {
+		name string
+		c    codec.Codec
+	}{{"go", codec.NewGo()}, {"rust", leaseOf(t, rust)}}
+
 	seeds := smallValid(t, 3000)
 	for _, v := range goldenVectors(t) {
 		if !v.Valid() && len(v.Packet) < 4000 {
 			seeds = append(seeds, v)
 		}
 	}
-	rng := rand.New(rand.NewPCG(seed, 4))
+	rng := rand.New(rand.NewPCG(3, 4))
 	classes := map[string]int{}
 	for i := 0; i < n; i++ {
 		v := seeds[rng.IntN(len(seeds))]
@@ -442,17 +448,19 @@ func agreeWithGo(t *testing.T, n int, seed uint64) {
 			mutate(rng, pkt, 0)
 		}
 		limit := rng.IntN(4000)
-		want, werr := goc.Decode(pkt, limit)
 		got, gerr := l.Decode(pkt, limit)
-		wc, gc := codec.Class(werr), codec.Class(gerr)
+		gc := codec.Class(gerr)
 		classes[gc]++
-		if gc != wc {
-			t.Errorf("packet %x, limit %d: storeonly %q (%v), go %q (%v)", pkt, limit, gc, gerr, wc, werr)
-			continue
-		}
-		if gerr == nil {
-			if d := corpus.Diff(got, want); d != "" {
-				t.Errorf("packet %x: storeonly decodes differently from go: %s", pkt, d)
+		for _, o := range others {
+			want, werr := o.c.Decode(pkt, limit)
+			if wc := codec.Class(werr); gc != wc {
+				t.Errorf("packet %x, limit %d: storeonly %q (%v), %s %q (%v)", pkt, limit, gc, gerr, o.name, wc, werr)
+				continue
+			}
+			if gerr == nil {
+				if d := corpus.Diff(got, want); d != "" {
+					t.Errorf("packet %x: storeonly decodes differently from %s: %s", pkt, o.name, d)
+				}
 			}
 		}
 	}
