@@ -110,18 +110,20 @@ func (b *Baseline) websocket(w http.ResponseWriter, r *http.Request) {
 	b.conns.Add(1)
 	b.mu.Unlock()
 	go c.writeLoop()
-	go b.readLoop(c, room, members)
+	go b.readLoop(c, room)
 }
 
 // readLoop relays the socket's frames to its room until the socket ends.
-func (b *Baseline) readLoop(c *baseConn, room string, members map[*baseConn]struct{}) {
+func (b *Baseline) readLoop(c *baseConn, room string) {
 	defer b.conns.Done()
 	ws := c.ws
 	defer func() {
 		b.mu.Lock()
-		delete(members, c)
-		if len(members) == 0 {
-			delete(b.rooms, room)
+		if members := b.rooms[room]; members != nil {
+			delete(members, c)
+			if len(members) == 0 {
+				delete(b.rooms, room)
+			}
 		}
 		b.mu.Unlock()
 		c.close()
@@ -137,7 +139,7 @@ func (b *Baseline) readLoop(c *baseConn, room string, members map[*baseConn]stru
 			return
 		}
 		b.mu.Lock()
-		for m := range members {
+		for m := range b.rooms[room] {
 			select {
 			case m.send <- pm:
 			default:

@@ -49,7 +49,7 @@ func StartChild(ctx context.Context, exe string, args func(addr string) []string
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cmd := exec.Command(exe, args(addr)...)
-	out := &tailBuffer{max: 16 << 10}
+	out := &tailBuffer{max: 256 << 10}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -123,7 +123,7 @@ func (c *Child) Signal(sig syscall.Signal) error {
 	return c.cmd.Process.Signal(sig)
 }
 
-// Output is the last 16 KiB the child wrote to stdout and stderr.
+// Output is the last 256 KiB the child wrote to stdout and stderr.
 func (c *Child) Output() string { return c.out.String() }
 
 // Stop sends SIGTERM, waits up to grace for a clean exit, then kills. It
@@ -138,9 +138,16 @@ func (c *Child) Stop(grace time.Duration) error {
 		return c.exitError()
 	case <-time.After(grace):
 	}
-	_ = c.cmd.Process.Kill()
-	<-c.exited
-	return fmt.Errorf("server did not stop within %v after SIGTERM: killed", grace)
+	// A Go server dumps its goroutines on SIGQUIT: the output then says
+	// where it was stuck.
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.exited:
+	case <-time.After(2 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	return fmt.Errorf("server did not stop within %v after SIGTERM: stopped with SIGQUIT; its output:\n%s", grace, c.Output())
 }
 
 func (c *Child) exitError() error {

@@ -134,7 +134,7 @@ func TestChildBaselineIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer child.Stop(5 * time.Second)
+	defer child.Stop(15 * time.Second)
 	r, err := Run(ctx, Config{
 		URL: child.URL, Label: "baseline", Idle: 60, IdleRoomSize: 25,
 		Settle: 3 * time.Second, settleStep: 200 * time.Millisecond, Stats: ProcSource{Pid: child.Pid},
@@ -145,7 +145,7 @@ func TestChildBaselineIdle(t *testing.T) {
 	if r.IdleConns != 60 || r.Rooms != 3 || r.RSSIdleMB <= 0 || r.ServerRSSMB < r.RSSIdleMB {
 		t.Errorf("idle result %+v", r)
 	}
-	if err := child.Stop(5 * time.Second); err != nil {
+	if err := child.Stop(15 * time.Second); err != nil {
 		t.Errorf("stop: %v", err)
 	}
 	if !child.Exited() {
