@@ -57,7 +57,7 @@ func ratioPairs(results []*Result, baseline int) []ratioPair {
 	if baseline >= 0 {
 		for i, r := range results {
 			if i != baseline {
-				out = append(out, ratioPair{i, baseline, r.Label + " / " + results[baseline].Label})
+				out = append(out, ratioPair{i, baseline, short(r.Label) + "/" + short(results[baseline].Label)})
 			}
 		}
 	}
@@ -70,10 +70,13 @@ func ratioPairs(results []*Result, baseline int) []ratioPair {
 			first = i
 			continue
 		}
-		out = append(out, ratioPair{first, i, results[first].Label + " / " + r.Label})
+		out = append(out, ratioPair{first, i, short(results[first].Label) + "/" + short(r.Label)})
 	}
 	return out
 }
+
+// short drops the "wasmchannel/" of a label, for ratio names.
+func short(label string) string { return strings.TrimPrefix(label, "wasmchannel/") }
 
 // WriteTable prints one column per result and one per ratio. baseline is
 // the index of the baseline's result, or -1.
