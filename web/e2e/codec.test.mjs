@@ -36,7 +36,7 @@ function inPage(fn, arg) {
   return page.evaluate(fn, arg);
 }
 
-test("golden packets decode and re-encode", { timeout: 60_000 }, async () => {
+test("golden packets decode and re-encode", { timeout: 180_000 }, async () => {
   const vectors = golden("packets.jsonl");
   assert.equal(vectors.length, 240);
   const failures = await inPage(async (vectors) => {
@@ -72,7 +72,7 @@ test("golden packets decode and re-encode", { timeout: 60_000 }, async () => {
   assert.deepEqual(failures, []);
 });
 
-test("malformed packets fail with their class", { timeout: 60_000 }, async () => {
+test("malformed packets fail with their class", { timeout: 180_000 }, async () => {
   const vectors = golden("malformed.jsonl");
   assert.equal(vectors.length, 464);
   const failures = await inPage(async (vectors) => {
@@ -95,7 +95,7 @@ test("malformed packets fail with their class", { timeout: 60_000 }, async () =>
   assert.deepEqual(failures, []);
 });
 
-test("binding edges: limits, bad input, absent fields", { timeout: 30_000 }, async () => {
+test("binding edges: limits, bad input, absent fields", { timeout: 120_000 }, async () => {
   const got = await inPage(async () => {
     const mod = await import("/app/codec.js");
     const codec = await mod.loadCodec("/codec.wasm");
