@@ -263,7 +263,7 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (int, erro
 		if lit == 15 {
 			for {
 				if si >= len(src) {
-					return 0, errBlock("literal length runs past the block")
+					return 0, errBlock("literal length runs past the block at byte %d", si)
 				}
 				x := src[si]
 				si++
@@ -274,12 +274,12 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (int, erro
 			}
 		}
 		if lit > len(src)-si {
-			return 0, errBlock("literals run past the block")
+			return 0, errBlock("%d literals at byte %d run past the %d-byte block", lit, si, len(src))
 		}
 		si += lit
 		if si == len(src) {
 			if t&15 != 0 {
-				return 0, errBlock("match offset missing after the final literals")
+				return 0, errBlock("final token %02x wants a match, but its offset is missing", t)
 			}
 			if lit > limit-n {
 				return 0, outputError(n+lit, blockMax, produced, maxPayload)
@@ -288,21 +288,21 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (int, erro
 		}
 
 		if si+1 >= len(src) {
-			return 0, errBlock("match offset missing")
+			return 0, errBlock("match offset missing at byte %d", si)
 		}
 		off := int(src[si]) | int(src[si+1])<<8
 		si += 2
 		if off == 0 {
-			return 0, errBlock("match offset 0")
+			return 0, errBlock("match offset 0 at byte %d", si-2)
 		}
 		if off > n+lit+reach {
-			return 0, errBlock("match offset reaches before the start")
+			return 0, errBlock("match offset %d reaches before the start, %d bytes back", off, n+lit+reach)
 		}
 		ml := int(t&15) + minMatch
 		if t&15 == 15 {
 			for {
 				if si >= len(src) {
-					return 0, errBlock("match length runs past the block")
+					return 0, errBlock("match length runs past the block at byte %d", si)
 				}
 				x := src[si]
 				si++
@@ -327,7 +327,9 @@ func scanBlock(src []byte, blockMax, reach, produced, maxPayload int) (int, erro
 // errBlock is a compression error inside a block.
 //
 //go:noinline
-func errBlock(what string) error { return fmt.Errorf("%w: %s", ErrCompression, what) }
+func errBlock(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrCompression, fmt.Sprintf(format, a...))
+}
 
 // outputError names which output limit a block of n bytes passed: the block
 // maximum first (compression), then maxPayload over the payload (too_large).
