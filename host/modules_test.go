@@ -300,26 +300,27 @@ func TestStoreonlyForeignFrames(t *testing.T) {
 		random[i] = byte(rng.Uint32())
 	}
 	type variant struct {
-		name string
-		opts []lz4.Option
+		name  string
+		opts  []lz4.Option
+		flags int // 1: block checksums, 2: content checksum, 4: content size
 	}
 	var variants []variant
 	for _, bs := range []lz4.BlockSize{lz4.Block64Kb, lz4.Block256Kb, lz4.Block1Mb, lz4.Block4Mb} {
-		for _, flags := range []int{0, 1, 2, 4, 7} {
+		for _, flags := range []int{0, 3, 4, 7} {
 			opts := []lz4.Option{lz4.BlockSizeOption(bs), lz4.ConcurrencyOption(1),
 				lz4.BlockChecksumOption(flags&1 != 0), lz4.ChecksumOption(flags&2 != 0)}
-			variants = append(variants, variant{fmt.Sprintf("%v/flags-%d", bs, flags), opts})
+			variants = append(variants, variant{fmt.Sprintf("%v/flags-%d", bs, flags), opts, flags})
 		}
 	}
 	for _, data := range []struct {
 		name string
 		b    []byte
 	}{{"text", text}, {"random", random}} {
-		for _, size := range []int{0, 1, 1000, 65536, 65537, 300_000} {
+		for _, size := range []int{0, 1, 1000, 65537, 300_000} {
 			payload := data.b[:size]
 			for _, vr := range variants {
 				opts := vr.opts
-				if strings.HasSuffix(vr.name, "-4") || strings.HasSuffix(vr.name, "-7") {
+				if vr.flags&4 != 0 {
 					opts = append(opts[:len(opts):len(opts)], lz4.SizeOption(uint64(size)))
 				}
 				t.Run(fmt.Sprintf("%s-%d/%s", data.name, size, vr.name), func(t *testing.T) {
@@ -333,6 +334,16 @@ func TestStoreonlyForeignFrames(t *testing.T) {
 					}
 					if err := w.Close(); err != nil {
 						t.Fatal(err)
+					}
+					// the frame has the features this variant claims to test
+					// (pierrec writes no content size for an empty payload)
+					want := vr.flags
+					if size == 0 {
+						want &^= 4
+					}
+					flg := buf.Bytes()[4]
+					if got := flg&0x10>>4 | flg&0x04>>1 | flg&0x08>>1; int(got) != want {
+						t.Fatalf("FLG %02x has features %d, want %d", flg, got, want)
 					}
 					pkt := wrapFrame(buf.Bytes())
 					got, err := l.Decode(pkt, size)
@@ -402,6 +413,74 @@ func TestStoreonlyLinkedBlocks(t *testing.T) {
 				}
 				if err != nil || string(got.Payload) != tt.want {
 					t.Errorf("%s: Decode = %q, %v; want %q", name, got.Payload, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestStoreonlyFrameEdges: hand-built frames around one stored block of
+// "hello", for the frame features and defects the golden corpus does not
+// cover. storeonly and the Go codec must agree with the expected outcome.
+func TestStoreonlyFrameEdges(t *testing.T) {
+	l := leaseOf(t, loadStoreonly(t, host.Config{}))
+	hello := []byte("hello")
+	le32 := binary.LittleEndian.AppendUint32
+	frame := func(flg byte, size []byte, blocks, trailer []byte) []byte {
+		desc := append([]byte{flg, 0x40}, size...)
+		f := append([]byte{0x04, 0x22, 0x4D, 0x18}, desc...)
+		f = append(f, byte(xxh32(desc)>>8))
+		f = append(f, blocks...)
+		f = le32(f, 0) // EndMark
+		return append(f, trailer...)
+	}
+	stored := le32(nil, 5|0x80000000)
+	stored = append(stored, hello...)
+	u64 := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+	withSum := le32(append([]byte(nil), stored...), xxh32(hello))
+	tests := []struct {
+		name  string
+		frame []byte
+		limit int
+		want  error // nil: decodes to hello (or empty for no blocks)
+		empty bool
+	}{
+		{"plain", frame(0x60, nil, stored, nil), 100, nil, false},
+		{"content size", frame(0x68, u64(5), stored, nil), 100, nil, false},
+		{"content size 0, no blocks", frame(0x68, u64(0), nil, nil), 100, nil, true},
+		{"content size wrong", frame(0x68, u64(6), stored, nil), 100, codec.ErrCompression, false},
+		{"content size above limit", frame(0x68, u64(5), stored, nil), 4, codec.ErrTooLarge, false},
+		{"content checksum", frame(0x64, nil, stored, le32(nil, xxh32(hello))), 100, nil, false},
+		{"content checksum wrong", frame(0x64, nil, stored, le32(nil, xxh32(hello)+1)), 100, codec.ErrCompression, false},
+		{"content checksum missing", frame(0x64, nil, stored, nil), 100, codec.ErrCompression, false},
+		{"block checksum", frame(0x70, nil, withSum, nil), 100, nil, false},
+		{"block checksum wrong", frame(0x70, nil, le32(append([]byte(nil), stored...), 1), nil), 100, codec.ErrCompression, false},
+		{"block checksum wrong, block above limit", frame(0x70, nil, le32(append([]byte(nil), stored...), 1), nil), 4, codec.ErrCompression, false},
+		{"stored block above limit", frame(0x60, nil, stored, nil), 4, codec.ErrTooLarge, false},
+		{"stored empty block", frame(0x60, nil, le32(nil, 0x80000000), nil), 100, nil, true},
+		{"block above block maximum", frame(0x60, nil, le32(nil, 65537|0x80000000), nil), 100, codec.ErrCompression, false},
+		{"byte after the frame", frame(0x60, nil, stored, []byte{0}), 100, codec.ErrCompression, false},
+		{"skippable frame", le32(le32(nil, 0x184D2A50), 0), 100, codec.ErrCompression, false},
+		{"dictionary id", frame(0x61, le32(nil, 7), stored, nil), 100, codec.ErrCompression, false},
+		{"version 0", frame(0x20, nil, stored, nil), 100, codec.ErrCompression, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pkt := wrapFrame(tt.frame)
+			want := hello
+			if tt.empty {
+				want = nil
+			}
+			for name, c := range map[string]codec.Codec{"storeonly": l, "go": codec.NewGo()} {
+				got, err := c.Decode(pkt, tt.limit)
+				if tt.want != nil {
+					if !errors.Is(err, tt.want) {
+						t.Errorf("%s: Decode: %v, want %v", name, err, tt.want)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(got.Payload, want) {
+					t.Errorf("%s: Decode = %q, %v; want %q", name, got.Payload, err, want)
 				}
 			}
 		})
