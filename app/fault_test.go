@@ -123,8 +123,8 @@ func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 	b2 := s.dial(bob, "disk") // reacts
 	ctx := context.Background()
 
-	acked := map[string]storedMsg{}  // echoed to alice
-	refused := map[string]string{}     // id -> notice text
+	acked := map[string]storedMsg{} // echoed to alice
+	refused := map[string]string{}  // id -> notice text
 	payload := func(id string) string { return id + ":" + strings.Repeat("p", 900) }
 	send := func(id string) bool {
 		t.Helper()
