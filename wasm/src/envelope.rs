@@ -191,7 +191,7 @@ pub struct Head<'a> {
 
 impl Head<'_> {
     /// The encoded size of fields 1–4.
-    pub fn len(&self) -> usize {
+    pub fn encoded_len(&self) -> usize {
         let id = |s: Option<&str>| s.map_or(1, |s| 1 + varint_len(s.len() as u64) + s.len());
         varint_len(self.kind as u64)
             + id(self.message_id)
@@ -354,7 +354,7 @@ mod tests {
         for h in heads {
             let mut out = Vec::new();
             put_head(&mut out, &h);
-            assert_eq!(out.len(), h.len());
+            assert_eq!(out.len(), h.encoded_len());
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn encode(p: &Packet<'_>) -> Result<Vec<u8>, Error> {
     let room = envelope::varint_len(bound as u64);
     // head, frame length, frame, serialized, crc (at most 5 bytes for a u32)
     let total = head
-        .len()
+        .encoded_len()
         .saturating_add(room)
         .saturating_add(bound)
         .saturating_add(1 + 5);

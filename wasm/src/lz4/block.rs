@@ -625,7 +625,8 @@ mod tests {
             payload_end,
         };
         let big = lim(usize::MAX, usize::MAX);
-        let cases: Vec<(&str, Vec<u8>, Limits, Result<(), Error>)> = vec![
+        type Case = (&'static str, Vec<u8>, Limits, Result<(), Error>);
+        let cases: Vec<Case> = vec![
             ("empty block", vec![], big, Err(Error::Compression)),
             ("literals only", vec![0x30, 1, 2, 3], big, Ok(())),
             ("no literals", vec![0x00], big, Ok(())),
