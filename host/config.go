@@ -10,7 +10,7 @@ import (
 const (
 	DefaultMinWarm          = 2
 	DefaultMaxInstances     = 256
-	DefaultMemoryLimitPages = 256 // 16 MiB
+	DefaultMemoryLimitPages = 128 // 8 MiB
 	DefaultIdleMemoryPages  = 32  // 2 MiB
 	DefaultCallTimeout      = time.Second
 	DefaultIdleTrim         = 30 * time.Second
@@ -31,10 +31,12 @@ type Config struct {
 	// blocks while all of them are leased.
 	MaxInstances int
 	// MemoryLimitPages caps each instance's linear memory, in 64 KiB pages.
-	// The default, 256 pages (16 MiB), leaves ample room for a 1 MiB payload
-	// (packet in the scratch buffer, the decoded result, the module's own
-	// working memory); the smallest limit that decodes a 1 MiB payload is
-	// measured by TestMemoryLimitDecodes1MiB.
+	// Decoding and re-encoding a 1 MiB payload (the largest max_payload the
+	// tools use) needs the packet in the scratch buffer, the decoded result
+	// and the module's working memory: 48 pages (3 MiB) for the embedded
+	// codec, as TestMemoryLimitDecodes1MiB measures and logs. The default,
+	// 128 pages (8 MiB), keeps more than 2x headroom over that, which the
+	// test enforces, while bounding what a runaway module can take.
 	MemoryLimitPages uint32
 	// IdleMemoryPages: an instance whose memory grew beyond this (one large
 	// packet) is closed when released instead of kept idle, because linear
@@ -42,9 +44,10 @@ type Config struct {
 	IdleMemoryPages uint32
 	// CallTimeout bounds every call into the module; a module that loops is
 	// stopped and its instance discarded. Zero means the default. A negative
-	// value disables the deadline and wazero's close-on-context-done checks,
-	// which makes calls much cheaper (see BenchmarkEmptyCall) but lets a
-	// looping module hang its caller forever: only for modules you trust.
+	// value disables the deadline (and the instrumentation that enforces it,
+	// see instrument), which saves about 100 ns a call (BenchmarkEmptyCall)
+	// but lets a looping module hang its caller forever: only for modules
+	// you trust.
 	CallTimeout time.Duration
 	// IdleTrim: instances idle longer than this are closed, down to MinWarm.
 	// Zero means the default; a negative value never trims.
@@ -54,6 +57,11 @@ type Config struct {
 	// without this package importing a metrics library. It runs on the
 	// caller's goroutine and must be cheap.
 	OnCall func(op string, d time.Duration, err error)
+
+	// closeOnContextDone enforces CallTimeout with wazero's
+	// WithCloseOnContextDone instead of instrumenting the module; the
+	// benchmarks compare the two.
+	closeOnContextDone bool
 }
 
 // DefaultConfig returns the defaults, named "wasm".

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -33,8 +35,14 @@ type instance struct {
 	mod  api.Module
 	mem  api.Memory
 	fns  [fnCount]api.Function
-	dl   *callDeadline // nil when deadlines are disabled
 	pool *Pool
+
+	// flag is the interrupt global of an instrumented module, set by the
+	// pool's watchdog when callStart (its tick when the current call began,
+	// 0 between calls) is too old.
+	flag        api.MutableGlobal
+	callStart   atomic.Uint64
+	interruptMu sync.Mutex
 
 	// stack is the CallWithStack parameter and result stack, reused by every
 	// call so calls do not allocate.
@@ -59,14 +67,19 @@ const (
 // call deadline. A non-nil error is always a fault: the instance must be
 // discarded.
 func (in *instance) call(fn int) error {
-	ctx := context.Background()
-	if in.dl != nil {
-		ctx = in.dl.arm()
-	}
-	err := in.fns[fn].CallWithStack(ctx, in.stack[:])
+	var err error
 	expired := false
-	if in.dl != nil {
-		expired = in.dl.disarm()
+	switch w := in.pool.watchdog; {
+	case w != nil:
+		w.begin(in)
+		err = in.fns[fn].CallWithStack(context.Background(), in.stack[:])
+		expired = w.end(in)
+	case in.pool.cfg.closeOnContextDone && in.pool.cfg.CallTimeout > 0:
+		ctx, cancel := context.WithTimeout(context.Background(), in.pool.cfg.CallTimeout)
+		err = in.fns[fn].CallWithStack(ctx, in.stack[:])
+		cancel()
+	default:
+		err = in.fns[fn].CallWithStack(context.Background(), in.stack[:])
 	}
 	if err == nil {
 		return nil
@@ -77,7 +90,7 @@ func (in *instance) call(fn int) error {
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || expired {
-		return fmt.Errorf("%w after %v in %s (%s): %w", ErrTimeout, in.dl.timeout, name, in.mod.Name(), codec.ErrCodecFault)
+		return fmt.Errorf("%w after %v in %s (%s): %w", ErrTimeout, in.pool.cfg.CallTimeout, name, in.mod.Name(), codec.ErrCodecFault)
 	}
 	// wazero's trap messages carry a multi-line wasm stack trace; the first
 	// line says what happened.
@@ -307,10 +320,10 @@ func parseRecord(rec []byte, maxPayload uint32) (codec.Packet, error) {
 	return p, nil
 }
 
-// close closes the module and its deadline timer.
+// close closes the module and stops watching it.
 func (in *instance) close(ctx context.Context) {
-	if in.dl != nil {
-		in.dl.stop()
+	if w := in.pool.watchdog; w != nil {
+		w.remove(in)
 	}
 	_ = in.mod.Close(ctx)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmchannel/wasmchannel/codec"
 )
@@ -30,6 +31,9 @@ type Pool struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
+	// watchdog enforces CallTimeout on an instrumented module; nil when the
+	// deadline is off or left to wazero (closeOnContextDone).
+	watchdog *watchdog
 
 	closed atomic.Bool
 	nextID atomic.Uint64
@@ -83,8 +87,16 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MemoryLimitPages)
-	if cfg.CallTimeout > 0 {
+	instrumented := cfg.CallTimeout > 0 && !cfg.closeOnContextDone
+	if cfg.CallTimeout > 0 && cfg.closeOnContextDone {
 		rc = rc.WithCloseOnContextDone(true)
+	}
+	if instrumented {
+		m, err := instrument(module)
+		if err != nil {
+			return nil, badModule("instrument: " + err.Error())
+		}
+		module = m
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	compiled, err := rt.CompileModule(ctx, module)
@@ -105,18 +117,21 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
+	if instrumented {
+		p.watchdog = newWatchdog(cfg.CallTimeout)
+	}
 	first, err := p.instantiate(ctx)
 	if err != nil {
-		_ = rt.Close(ctx)
+		p.abort(ctx)
 		return nil, err
 	}
 	v, err := first.version()
 	if err != nil {
-		_ = rt.Close(ctx)
+		p.abort(ctx)
 		return nil, badModule("wc_abi_version: " + err.Error())
 	}
 	if v != ABIVersion {
-		_ = rt.Close(ctx)
+		p.abort(ctx)
 		return nil, badModule(fmt.Sprintf("module ABI version %d, want %d", v, ABIVersion))
 	}
 	p.total = 1
@@ -124,6 +139,14 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 	go p.maintain()
 	p.fill(ctx)
 	return p, nil
+}
+
+// abort undoes a NewPool that failed after the runtime started.
+func (p *Pool) abort(ctx context.Context) {
+	if p.watchdog != nil {
+		p.watchdog.close()
+	}
+	_ = p.rt.Close(ctx)
 }
 
 // Name returns Config.Name (codec.Source).
@@ -232,8 +255,14 @@ func (p *Pool) instantiate(ctx context.Context) (*instance, error) {
 	for i, e := range abiExports {
 		in.fns[i] = mod.ExportedFunction(e.name)
 	}
-	if p.cfg.CallTimeout > 0 {
-		in.dl = newCallDeadline(p.cfg.CallTimeout)
+	if p.watchdog != nil {
+		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			_ = mod.Close(ctx)
+			return nil, badModule("instrumented module lacks its interrupt global")
+		}
+		in.flag = g
+		p.watchdog.add(in)
 	}
 	p.stats.instantiations.Add(1)
 	return in, nil
@@ -409,6 +438,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	<-p.stopped
 	for _, in := range idle {
 		in.close(ctx)
+	}
+	if p.watchdog != nil {
+		p.watchdog.close()
 	}
 	if err := p.rt.Close(ctx); err != nil {
 		p.closeErr = fmt.Errorf("host: close runtime: %w", err)

@@ -9,6 +9,7 @@ type wfunc struct {
 	params  []byte // value types: 0x7f i32, 0x7e i64
 	results []byte
 	body    []byte // instructions, without locals and the final end
+	locals  []byte // one local of each listed value type
 }
 
 type wmodule struct {
@@ -103,7 +104,16 @@ func (m wmodule) bytes() []byte {
 	out = append(out, wsection(7, wvec(exports...))...)
 	var bodies [][]byte
 	for _, f := range m.funcs {
-		b := append([]byte{0x00}, f.body...) // no locals
+		var b []byte
+		if len(f.locals) == 0 {
+			b = []byte{0x00}
+		} else {
+			b = uleb(uint64(len(f.locals)))
+			for _, t := range f.locals {
+				b = append(b, 0x01, t)
+			}
+		}
+		b = append(b, f.body...)
 		b = append(b, 0x0b)
 		bodies = append(bodies, append(uleb(uint64(len(b))), b...))
 	}
@@ -130,10 +140,10 @@ func split(b []byte) [][]byte {
 // given decode body.
 func abiFuncs(decodeBody []byte) []wfunc {
 	return []wfunc{
-		{"wc_abi_version", nil, []byte{wI32}, i32c(1)},
-		{"wc_alloc", []byte{wI32}, []byte{wI32}, i32c(1024)},
-		{"wc_free", []byte{wI32, wI32}, nil, nil},
-		{"wc_encode", []byte{wI32, wI32, wI32, wI32, wI32, wI32, wI32, wI32}, []byte{wI64}, i64c(2)},
-		{"wc_decode", []byte{wI32, wI32, wI32}, []byte{wI64}, decodeBody},
+		{"wc_abi_version", nil, []byte{wI32}, i32c(1), nil},
+		{"wc_alloc", []byte{wI32}, []byte{wI32}, i32c(1024), nil},
+		{"wc_free", []byte{wI32, wI32}, nil, nil, nil},
+		{"wc_encode", []byte{wI32, wI32, wI32, wI32, wI32, wI32, wI32, wI32}, []byte{wI64}, i64c(2), nil},
+		{"wc_decode", []byte{wI32, wI32, wI32}, []byte{wI64}, decodeBody, nil},
 	}
 }
