@@ -62,6 +62,10 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
+	// c.RealIP() is the TCP peer, as auth.PeerIP: trusting X-Forwarded-For
+	// or X-Real-IP from anyone would let a client pick its own address and
+	// get around the per-IP connection cap.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.Use(middleware.Recover())
 	e.Use(bodyLimit(cfg.MaxBodyBytes))
 	e.Use(d.Auth.OriginMiddleware())
