@@ -473,6 +473,7 @@ func TestAbuseFloodRateLimited(t *testing.T) {
 		}
 	}
 }
+
 // jsonBody decodes a response body and closes it.
 func jsonBody(resp *http.Response, v any) error {
 	defer resp.Body.Close()
