@@ -55,6 +55,12 @@ type Config struct {
 	AuthScrypt *auth.ScryptParams
 	// AuthLimits overrides the sign-in brute-force limits.
 	AuthLimits *auth.Limits
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout override the HTTP
+	// server's timeouts (handlers.HTTPServer: 5s, 30s, 90s), which drop
+	// slowloris clients and idle keep-alives; tests shorten them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
 }
 
 // App is a running server.
@@ -144,6 +150,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Extra:   func(e *echo.Echo) { web.Register(e, wasm.Module) },
 	})
 	a.HTTP = handlers.HTTPServer(cfg.Addr, e)
+	if cfg.ReadHeaderTimeout > 0 {
+		a.HTTP.ReadHeaderTimeout = cfg.ReadHeaderTimeout
+	}
+	if cfg.ReadTimeout > 0 {
+		a.HTTP.ReadTimeout = cfg.ReadTimeout
+	}
+	if cfg.IdleTimeout > 0 {
+		a.HTTP.IdleTimeout = cfg.IdleTimeout
+	}
 	return a, nil
 }
 
