@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -478,4 +481,123 @@ func TestAbuseFloodRateLimited(t *testing.T) {
 func jsonBody(resp *http.Response, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// dropped reports how long the server took to close conn, which the
+// caller keeps feeding (or not) meanwhile; it fails after limit.
+func dropped(conn net.Conn, start time.Time, limit time.Duration) (time.Duration, error) {
+	_ = conn.SetReadDeadline(start.Add(limit))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, fmt.Errorf("still open after %v", limit)
+			}
+			return time.Since(start), nil // EOF or reset: closed by the server
+		}
+	}
+}
+
+// TestAbuseSlowlorisDropped opens slowloris connections of three kinds:
+// headers sent a byte at a time and never finished, nothing sent at all,
+// and a body trickled a byte at a time. The header ones are dropped by
+// ReadHeaderTimeout, the body ones by ReadTimeout, and an idle keep-alive
+// by IdleTimeout, while normal requests keep being answered promptly.
+func TestAbuseSlowlorisDropped(t *testing.T) {
+	const (
+		headerTimeout = 300 * time.Millisecond
+		readTimeout   = 800 * time.Millisecond
+		idleTimeout   = 400 * time.Millisecond
+	)
+	s := start(t, app.Config{Codec: "go", ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
+	addr := strings.TrimPrefix(s.url, "http://")
+	type slow struct {
+		kind  string
+		limit time.Duration
+		feed  []byte
+	}
+	header := []byte("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 200))
+	body := []byte("POST /api/auth/sign-in/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"email\":\"" + strings.Repeat("a", 200))
+	var conns []slow
+	for i := 0; i < 10; i++ {
+		conns = append(conns,
+			slow{"byte-by-byte headers", headerTimeout, header},
+			slow{"silent", headerTimeout, nil},
+			slow{"byte-by-byte body", readTimeout, body})
+	}
+	type result struct {
+		kind string
+		took time.Duration
+		err  error
+	}
+	results := make(chan result, len(conns))
+	for _, c := range conns {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		begin := time.Now()
+		if c.kind == "byte-by-byte body" { // headers at once, then trickle
+			i := bytes.Index(c.feed, []byte("\r\n\r\n")) + 4
+			conn.Write(c.feed[:i])
+			c.feed = c.feed[i:]
+		}
+		go func(feed []byte) { // one byte every 20ms until the server hangs up
+			for _, b := range feed {
+				if _, err := conn.Write([]byte{b}); err != nil {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}(c.feed)
+		go func(c slow) {
+			took, err := dropped(conn, begin, c.limit+2*time.Second)
+			results <- result{c.kind, took, err}
+		}(c)
+	}
+	// Normal requests keep working while the slow ones hang on.
+	for i := 0; i < 10; i++ {
+		t0 := time.Now()
+		if st, _ := s.health(); st != http.StatusOK {
+			t.Fatalf("health during slowloris: %d", st)
+		}
+		if d := time.Since(t0); d > time.Second {
+			t.Fatalf("health took %v during slowloris", d)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	worst := map[string]time.Duration{}
+	for range conns {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("%s connection: %v", r.kind, r.err)
+		}
+		worst[r.kind] = max(worst[r.kind], r.took)
+	}
+	t.Logf("dropped after at most: %v", worst)
+
+	// An idle keep-alive connection is closed after IdleTimeout.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("keep-alive request: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	idleFrom := time.Now()
+	_ = conn.SetReadDeadline(idleFrom.Add(idleTimeout + 2*time.Second))
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("server sent bytes on an idle connection")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("idle keep-alive still open after %v", time.Since(idleFrom))
+	}
+	t.Logf("idle keep-alive closed after %v", time.Since(idleFrom))
 }
