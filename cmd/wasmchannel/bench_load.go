@@ -41,6 +41,7 @@ type loadFlags struct {
 	drain           time.Duration
 	codecs          string
 	asJSON          bool
+	jsonFile        string
 	baseline        bool
 	idle            int
 	idleRoomSize    int
@@ -68,6 +69,7 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.drain, "drain", 10*time.Second, "how long to wait for the last messages before counting the missing as lost")
 	fs.StringVar(&f.codecs, "codec", "wasm", "codec of the started server: go, wasm or PATH.wasm; a comma list runs one server per codec, back to back")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&f.jsonFile, "json-file", "", "also write the JSON object to this file (the table still prints)")
 	fs.BoolVar(&f.baseline, "baseline", false, "first run the same load against a minimal gorilla/websocket hub, and report ratios to it")
 	fs.IntVar(&f.idle, "idle", 0, "instead of messages: open N idle authenticated sockets and report server RSS per socket")
 	fs.IntVar(&f.idleRoomSize, "idle-room-size", 500, "with --idle: sockets per room")
@@ -120,22 +122,28 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
 		return 1
 	}
-	if f.asJSON {
+	if f.asJSON || f.jsonFile != "" {
 		obj, err := loadgen.JSONReport(results, baselineIdx)
+		var b []byte
 		if err == nil {
-			var b []byte
 			b, err = json.MarshalIndent(obj, "", "  ")
-			if err == nil {
-				fmt.Fprintf(stdout, "%s\n", b)
-			}
+		}
+		if err == nil && f.jsonFile != "" {
+			err = os.WriteFile(f.jsonFile, append(b, '\n'), 0o644)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
 			return 1
 		}
-	} else if err := loadgen.WriteTable(stdout, results, baselineIdx); err != nil {
-		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
-		return 1
+		if f.asJSON {
+			fmt.Fprintf(stdout, "%s\n", b)
+		}
+	}
+	if !f.asJSON {
+		if err := loadgen.WriteTable(stdout, results, baselineIdx); err != nil {
+			fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+			return 1
+		}
 	}
 	for _, r := range results {
 		if r.Lost > 0 || r.Duplicated > 0 {
