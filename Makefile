@@ -40,6 +40,8 @@ test: vet
 
 fuzz:
 	@echo "fuzz targets run by 'make fuzz' are added by the packages that own them"
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAgree$$' -fuzztime $(FUZZTIME) ./host
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
 # Debian's rustc 1.63 straight on the dependency-free crate, run inside wasm/
