@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -187,6 +188,16 @@ func (s *server) target(c echo.Context) (room, ref string, ok bool) {
 		room = hub.DefaultRoom
 	}
 	ref = c.Param("id")
+	// Echo routes by the raw path when the client's escaping differs from
+	// Go's default (an id holding ';' or '/' sent as %3B or %2F), and then
+	// leaves the parameter escaped.
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if ref, err = url.PathUnescape(ref); err != nil {
+			_ = writeError(c, http.StatusBadRequest, "VALIDATION_ERROR", "the message id in the path is not validly escaped")
+			return "", "", false
+		}
+	}
 	if !hub.ValidRoom(room) {
 		_ = writeError(c, http.StatusBadRequest, "INVALID_ROOM", "room names are 1-64 characters from [A-Za-z0-9_.-]")
 		return "", "", false
