@@ -94,6 +94,20 @@ func cookieHeader(c *http.Cookie, extra ...string) http.Header {
 	return h
 }
 
+// bind points the harness at t for the length of a subtest: the e2e server
+// and clients fail through the *testing.T they were made with, and a
+// subtest must not fail its parent.
+func bind(t *testing.T, s *server, cs ...*client) *server {
+	for _, c := range cs {
+		prev := c.t
+		c.t = t
+		t.Cleanup(func() { c.t = prev })
+	}
+	sub := *s
+	sub.t = t
+	return &sub
+}
+
 // TestAbuseRevokedAndExpiredSessionsClosed: alice has two sessions (two
 // devices) with sockets in two rooms. Signing one out closes that
 // session's sockets with 1008 within a few sweeps and refuses its token
@@ -259,7 +273,7 @@ func TestAbuseCSRFEveryUnsafeRoute(t *testing.T) {
 	for _, r := range routes {
 		for _, a := range attacks {
 			t.Run(r.Method+" "+r.Path+" "+a.name, func(t *testing.T) {
-				resp, raw := s.req(r.Method, fill(r.Path), bodies[r.Path], cookieHeader(cookie, a.header...))
+				resp, raw := bind(t, s).req(r.Method, fill(r.Path), bodies[r.Path], cookieHeader(cookie, a.header...))
 				var e struct{ Code string }
 				_ = json.Unmarshal(raw, &e)
 				if resp.StatusCode != http.StatusForbidden || e.Code != a.code {
@@ -370,6 +384,7 @@ func TestAbuseImpersonation(t *testing.T) {
 	}
 
 	t.Run("ws message with bob's user_id", func(t *testing.T) {
+		s := bind(t, s, a, b)
 		a.send(codec.Packet{Kind: codec.KindMessage, MessageID: codec.Str("imp-1"), UserID: asBob, Payload: []byte("I am bob")})
 		stampedAlice("echo", a.next(withID("imp-1")))
 		stampedAlice("delivery", b.next(withID("imp-1")))
@@ -378,6 +393,7 @@ func TestAbuseImpersonation(t *testing.T) {
 		}
 	})
 	t.Run("ws message reusing bob's message_id", func(t *testing.T) {
+		bind(t, s, a, b)
 		a.send(codec.Packet{Kind: codec.KindMessage, MessageID: codec.Str("bob-1"), UserID: asBob, Payload: []byte("overwritten")})
 		if p := a.next(notice); !strings.Contains(string(p.Payload), "already used by another user") {
 			t.Fatalf("notice %q", p.Payload)
@@ -385,15 +401,18 @@ func TestAbuseImpersonation(t *testing.T) {
 		b.none(200*time.Millisecond, withID("bob-1"))
 	})
 	t.Run("ws reaction with bob's user_id", func(t *testing.T) {
+		bind(t, s, a, b)
 		a.send(codec.Packet{Kind: codec.KindReaction, MessageID: codec.Str("bob-1"), UserID: asBob, Reaction: codec.ReactionPtr(codec.ReactionLike)})
 		stampedAlice("reaction to bob", b.next(kind(codec.KindReaction)))
 		stampedAlice("reaction echo", a.next(kind(codec.KindReaction)))
 	})
 	t.Run("ws typing with bob's user_id", func(t *testing.T) {
+		bind(t, s, a, b)
 		a.send(codec.Packet{Kind: codec.KindTyping, UserID: asBob, Payload: []byte(`{"isTyping":true}`)})
 		stampedAlice("typing", b.next(kind(codec.KindTyping)))
 	})
 	t.Run("ws delete packet for bob's message", func(t *testing.T) {
+		bind(t, s, a, b)
 		a.send(codec.Packet{Kind: codec.KindDelete, MessageID: codec.Str("bob-1"), UserID: asBob})
 		if p := a.next(notice); !strings.Contains(string(p.Payload), "(rule)") {
 			t.Fatalf("notice %q", p.Payload)
@@ -401,12 +420,14 @@ func TestAbuseImpersonation(t *testing.T) {
 		b.none(200*time.Millisecond, kind(codec.KindDelete))
 	})
 	t.Run("http post reusing bob's messageId", func(t *testing.T) {
+		s := bind(t, s, a, b)
 		var e struct{ Code string }
 		if st := s.do("POST", "/api/messages", alice.Token, map[string]any{"room": "imp", "messageId": "bob-1", "text": "overwritten"}, &e); st != 409 || e.Code != "MESSAGE_ID_TAKEN" {
 			t.Fatalf("%d %+v", st, e)
 		}
 	})
 	t.Run("http post naming bob in the body", func(t *testing.T) {
+		s := bind(t, s, a, b)
 		var m db.Message
 		body := map[string]any{"room": "imp", "messageId": "imp-2", "text": "hi", "userId": bob.ID, "sentBy": bob.ID, "user_id": bob.ID}
 		if st := s.do("POST", "/api/messages", alice.Token, body, &m); st != 201 || m.UserID != alice.ID {
@@ -415,6 +436,7 @@ func TestAbuseImpersonation(t *testing.T) {
 		stampedAlice("delivery", b.next(withID("imp-2")))
 	})
 	t.Run("http react records the caller", func(t *testing.T) {
+		s := bind(t, s, a, b)
 		for _, path := range []string{"/api/messages/bob-1/react?room=imp", "/api/messages/" + bobMsg.ID + "/react"} {
 			var m db.Message
 			body := map[string]any{"kind": int(codec.ReactionHeart), "userId": bob.ID}
@@ -432,6 +454,7 @@ func TestAbuseImpersonation(t *testing.T) {
 		}
 	})
 	t.Run("http delete of bob's message", func(t *testing.T) {
+		s := bind(t, s, a, b)
 		for _, path := range []string{"/api/messages/bob-1?room=imp", "/api/messages/" + bobMsg.ID, "/api/messages/" + bobMsg.ID + "?room=elsewhere"} {
 			var e struct{ Code string }
 			if st := s.do("DELETE", path, alice.Token, nil, &e); st != 403 || e.Code != "FORBIDDEN" {
