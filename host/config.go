@@ -44,10 +44,11 @@ type Config struct {
 	IdleMemoryPages uint32
 	// CallTimeout bounds every call into the module; a module that loops is
 	// stopped and its instance discarded. Zero means the default. A negative
-	// value disables the deadline (and the instrumentation that enforces it,
-	// see instrument), which saves about 100 ns a call (BenchmarkEmptyCall)
-	// but lets a looping module hang its caller forever: only for modules
-	// you trust.
+	// value disables the deadline and the instrumentation that enforces it
+	// (see instrument), saving its small cost (BenchmarkEmptyCall,
+	// BenchmarkDeadlineMechanism), but lets a looping module hang its caller
+	// and stall the Go runtime's stop-the-world forever: only for modules you
+	// trust.
 	CallTimeout time.Duration
 	// IdleTrim: instances idle longer than this are closed, down to MinWarm.
 	// Zero means the default; a negative value never trims.

@@ -17,7 +17,8 @@ const checkInterval = 1 << 14
 
 // instrument returns a copy of a module that the pool's watchdog can stop:
 // two globals are added, a countdown and an exported stop flag
-// (interruptExport), and every function entry and loop header counts down;
+// (interruptExport), and every loop header and the entry of every function
+// that makes calls counts down;
 // every checkInterval steps it runs `memory.grow 0` and traps if the stop
 // flag is set.
 //
@@ -204,8 +205,7 @@ func sleb32(v int32) []byte {
 	}
 }
 
-// instrumentCode adds the check at the start of every function body and
-// after every loop instruction.
+// instrumentCode adds the checks to every function body (instrumentBody).
 func instrumentCode(content []byte, stop, count uint32) ([]byte, error) {
 	chk := check(stop, count)
 	r := &reader{b: content}
@@ -232,6 +232,10 @@ func instrumentCode(content []byte, stop, count uint32) ([]byte, error) {
 	return out, nil
 }
 
+// instrumentBody checks after every loop instruction and, when the function
+// makes calls (so it may recurse), at its entry. A function with neither
+// loops nor calls runs in bounded time and gets no check, which spares the
+// small leaf helpers a compiler calls in hot loops.
 func instrumentBody(out, code, chk []byte) ([]byte, error) {
 	r := &reader{b: code}
 	groups := r.u32()
@@ -243,11 +247,12 @@ func instrumentBody(out, code, chk []byte) ([]byte, error) {
 		return nil, fmt.Errorf("locals: %w", r.err)
 	}
 	out = append(out, code[:r.off]...)
+	entry := len(out)
 	out = append(out, chk...)
+	calls := false
 	for r.off < len(code) {
 		start := r.off
 		op := r.byte()
-		isLoop := op == 0x03
 		if err := skipImmediates(r, op); err != nil {
 			return nil, fmt.Errorf("opcode 0x%02x at %d: %w", op, start, err)
 		}
@@ -255,9 +260,15 @@ func instrumentBody(out, code, chk []byte) ([]byte, error) {
 			return nil, fmt.Errorf("opcode 0x%02x at %d: %w", op, start, r.err)
 		}
 		out = append(out, code[start:r.off]...)
-		if isLoop {
+		switch op {
+		case 0x03: // loop
 			out = append(out, chk...)
+		case 0x10, 0x11: // call, call_indirect
+			calls = true
 		}
+	}
+	if !calls {
+		out = append(out[:entry], out[entry+len(chk):]...)
 	}
 	return out, nil
 }
