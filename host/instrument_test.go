@@ -149,3 +149,39 @@ func TestDeadlineStopsLoop(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseStopsRunningCall: closing the pool interrupts a call that is
+// looping, which then fails with ErrPoolClosed instead of hanging.
+func TestCloseStopsRunningCall(t *testing.T) {
+	loop := cat([]byte{0x03, 0x40, 0x0c, 0x00, 0x0b}, i64c(1))
+	p, err := NewPool(context.Background(), wmodule{funcs: abiFuncs(loop)}.bytes(), Config{CallTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := p.Lease(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Decode([]byte{1}, 10)
+		done <- err
+	}()
+	waitFor(t, "the call to start", func() bool {
+		p.watchdog.mu.Lock()
+		defer p.watchdog.mu.Unlock()
+		for in := range p.watchdog.instances {
+			if in.callStart.Load() != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrPoolClosed) {
+		t.Errorf("looping Decode after Close: %v, want ErrPoolClosed", err)
+	}
+	l.Release()
+}

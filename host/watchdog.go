@@ -80,9 +80,18 @@ func (w *watchdog) remove(in *instance) {
 	w.mu.Unlock()
 }
 
+// close stops the watchdog, interrupting the calls still running: once it
+// is gone nothing else could stop one that loops.
 func (w *watchdog) close() {
 	close(w.stop)
 	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for in := range w.instances {
+		if s := in.callStart.Load(); s != 0 && s != interrupted {
+			in.interrupt(s)
+		}
+	}
 }
 
 // begin marks the start of a call on in.
