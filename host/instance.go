@@ -184,17 +184,18 @@ func (in *instance) encode(p codec.Packet) (out []byte, err error, fault bool) {
 		return nil, err, true
 	}
 	mid, uid := in.scratch, in.scratch
+	ok := true
 	if p.MessageID != nil {
-		in.mem.WriteString(mid, *p.MessageID)
+		ok = in.mem.WriteString(mid, *p.MessageID)
 		uid += uint32(midLen)
 	}
 	pay := uid
 	if p.UserID != nil {
-		in.mem.WriteString(uid, *p.UserID)
+		ok = in.mem.WriteString(uid, *p.UserID) && ok
 		pay += uint32(uidLen)
 	}
-	if !in.mem.Write(pay, p.Payload) {
-		return nil, in.faultf(ErrBadResult, "scratch buffer at %d is outside memory", in.scratch), true
+	if !in.mem.Write(pay, p.Payload) || !ok {
+		return nil, in.faultf(ErrBadResult, "scratch buffer [%d, +%d) from wc_alloc is outside memory", in.scratch, n), true
 	}
 	reaction := uint64(absent)
 	if p.Reaction != nil {

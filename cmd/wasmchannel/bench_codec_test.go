@@ -10,7 +10,7 @@ import (
 
 func TestBenchCodecJSON(t *testing.T) {
 	code, stdout, stderr := runCLI(t, "bench", "codec", "--codecs", "go,wasm", "--sizes", "11,2048",
-		"--duration", "2ms", "--json")
+		"--duration", "5ms", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -50,7 +50,7 @@ func TestBenchCodecJSON(t *testing.T) {
 		}
 		seen[key] = true
 	}
-	if !strings.Contains(stderr, "[24/24] wasm 2048 text roundtrip") {
+	if !strings.Contains(stderr, "[24/24] 2048 text roundtrip: go, wasm") {
 		t.Errorf("no progress on stderr:\n%s", stderr)
 	}
 }
