@@ -183,6 +183,9 @@ type Result struct {
 	// measurement started: well above the cores in use by this run means
 	// other processes were competing for the CPU.
 	LoadAvg float64 `json:"load_avg_1m"`
+	// OtherCPUS is the CPU time other processes on the machine used while
+	// the load ran: near 0 for an undisturbed run.
+	OtherCPUS float64 `json:"other_cpu_s"`
 
 	// Idle test figures.
 	IdleConns    int     `json:"idle_conns,omitempty"`
@@ -481,7 +484,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	selfBefore := SelfCPU()
+	selfBefore, machineBefore := SelfCPU(), MachineBusy()
 	res.LoadAvg = LoadAvg()
 	r.measuring.Store(true)
 	stop := make(chan struct{})
@@ -537,6 +540,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 		return nil, err
 	}
 	res.GeneratorCPUS = (SelfCPU() - selfBefore).Seconds()
+	machine := (MachineBusy() - machineBefore).Seconds()
 
 	tally := r.tracker.Tally()
 	res.DurationS = elapsed.Seconds()
@@ -553,6 +557,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	}
 	if r.sampler != nil {
 		res.ServerCPUS = (after.CPU - before.CPU).Seconds()
+		res.OtherCPUS = max(0, machine-res.ServerCPUS-res.GeneratorCPUS)
 		res.ServerRSSMB = mb(r.sampler.Peak())
 		res.ServerRSSEndMB = mb(after.RSS)
 		if res.Deliveries > 0 {
