@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,7 +129,7 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 	v, err := first.version()
 	if err != nil {
 		p.abort(ctx)
-		return nil, badModule("wc_abi_version: " + err.Error())
+		return nil, badModule("wc_abi_version failed: " + strings.TrimPrefix(err.Error(), "host: "))
 	}
 	if v != ABIVersion {
 		p.abort(ctx)
