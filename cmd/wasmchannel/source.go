@@ -3,41 +3,22 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"strings"
 
+	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/host"
-	"github.com/wasmchannel/wasmchannel/wasm"
 )
 
 // codecSpecHelp describes the values of --codec and --codecs.
-const codecSpecHelp = "go (pure Go), wasm (the embedded Rust module) or PATH.wasm (a module implementing wasm/ABI.md)"
+const codecSpecHelp = app.CodecSpecHelp
 
-// openSource opens the codec named by spec: "go", "wasm" (the embedded
-// module) or a path ending in .wasm, which host.LoadFile vets (exports, ABI
-// version, conformance corpus) before it is used. The returned func releases
-// the source's resources.
+// openSource opens a codec for the one-shot tools; see app.OpenSource.
 func openSource(ctx context.Context, spec string, cfg host.Config) (codec.Source, func(), error) {
-	switch {
-	case spec == "go":
-		return codec.NewGoSource(), func() {}, nil
-	case spec == "wasm":
-		cfg.Name = "wasm"
-		p, err := host.NewPool(ctx, wasm.Module, cfg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("embedded codec: %w", err)
-		}
-		return p, func() { _ = p.Close(context.Background()) }, nil
-	case strings.HasSuffix(spec, ".wasm"):
-		cfg.Name = spec
-		p, err := host.LoadFile(ctx, spec, cfg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("codec %s: %w", spec, err)
-		}
-		return p, func() { _ = p.Close(context.Background()) }, nil
+	src, closeSrc, err := app.OpenSource(ctx, spec, cfg)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("unknown codec %q: want %s", spec, codecSpecHelp)
+	return src, func() { _ = closeSrc(context.Background()) }, nil
 }
 
 // toolConfig is the pool configuration of the one-shot tools (codec check,
