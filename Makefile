@@ -7,41 +7,65 @@ WASM_OUT  ?= wasm/codec.wasm
 FUZZTIME  ?= 10s
 BIN       ?= bin/wasmchannel
 
-APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt
+# Debian packages the checks need: Rust for wasm32 (make wasm), clang and wabt
+# (make codecs), lz4 (frames from the reference tool in the Rust tests),
+# Chromium and Node for the browser tests and the Better Auth reference server.
+APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt lz4 chromium nodejs npm
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   = -X main.version=$(VERSION)
 
-.PHONY: all build run deps test vet wasm wasm-check codecs cargo-test fuzz bench
+.PHONY: all build run deps test check gotest vet wasm wasm-check codecs cargo-test fuzz bench
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/wasmchannel
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wasmchannel
 
 ## run: the server on its embedded defaults (./wasmchannel.db, embedded codec, 127.0.0.1:8080).
 run:
-	$(GO) run ./cmd/wasmchannel serve
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/wasmchannel serve
 
-## deps: apt packages for rebuilding WASM modules, then Go modules.
+## deps: what a fresh Debian machine lacks for the checks: apt packages (a
+## Node.js already on the PATH, as on the build machines, is kept), Go
+## modules, and the npm packages of the browser tests and of the Better Auth
+## reference server.
 deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS); do \
+		case $$p in nodejs|npm) command -v $$p >/dev/null 2>&1 && continue;; esac; \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	$(GO) mod download
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
 
 vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd wasm && cargo fmt --check
 
-## test: everything CI checks about the Go code: vet, race tests, a short fuzz.
-test: vet
+## test: the README's test command, and what CI runs: install what is
+## missing, then every check.
+test: deps check
+
+## check: every check, assuming deps: formatting and vet, the Rust tests, the
+## committed WASM modules rebuilt byte for byte, the Go tests under the race
+## detector (end to end against real servers, SQLite files and Better Auth),
+## short fuzzing, the browser tests and a load smoke run.
+check: vet cargo-test wasm-check codecs-check gotest fuzz web-test bench-load-smoke
+
+gotest:
 	$(GO) test -race -count=1 ./...
-	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
+## fuzz: each fuzz target for FUZZTIME (10s), seeded from the golden corpus.
 fuzz:
-	@echo "fuzz targets run by 'make fuzz' are added by the packages that own them"
+	$(GO) test -run '^$$' -fuzz '^FuzzGoDecode$$' -fuzztime $(FUZZTIME) ./codec
+	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
 # Debian's rustc 1.63 straight on the dependency-free crate, run inside wasm/
