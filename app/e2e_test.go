@@ -462,6 +462,22 @@ func TestHTTPErrorsAreJSONNever500(t *testing.T) {
 			}
 		})
 	}
+	// Profiles: a name for a user id, never the email.
+	var prof map[string]any
+	if st := s.do("GET", "/api/users/"+alice.ID, bob.Token, nil, &prof); st != 200 || prof["name"] != "alice" || prof["id"] != alice.ID {
+		t.Fatalf("profile: %d %v", st, prof)
+	}
+	if _, leaked := prof["email"]; leaked {
+		t.Fatalf("profile leaks the email: %v", prof)
+	}
+	var e struct{ Code string }
+	if st := s.do("GET", "/api/users/nobody", bob.Token, nil, &e); st != 404 || e.Code != "USER_NOT_FOUND" {
+		t.Fatalf("unknown profile: %d %v", st, e)
+	}
+	if st := s.do("GET", "/api/users/"+alice.ID, "", nil, nil); st != 401 {
+		t.Fatalf("profile without session: %d", st)
+	}
+
 	// Nothing was changed by the refused requests.
 	got, err := s.app.DB.MessageByRef(context.Background(), "r", "a-1")
 	if err != nil || string(got.Payload) != "mine" || got.UserID != alice.ID || got.DeletedAt != nil {

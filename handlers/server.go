@@ -80,6 +80,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e.POST("/api/messages", s.postMessage)
 	e.PUT("/api/messages/:id/react", s.react)
 	e.DELETE("/api/messages/:id", s.deleteMessage)
+	e.GET("/api/users/:id", s.user)
 
 	e.GET("/health", s.health)
 	e.GET("/api/health", s.health)

@@ -96,7 +96,8 @@ const state = {
   reconnectTimer: 0,
   messages: new Map(), // message id → record, see addRecord
   outbox: new Map(), // message id → {id, text, createdAt, sends, lastSent, failed}
-  names: loadNames(), // user id → display name learned from typing packets
+  names: loadNames(), // user id → display name, from the server or typing packets
+  verifiedNames: new Set(), // user ids whose name came from the server
   typing: new Map(), // user id → expiry time (ms)
   typingTimer: 0,
   lastTypingSent: 0,
@@ -543,7 +544,9 @@ function onTyping(userId, payload) {
     return;
   }
   if (!j || typeof j !== "object") return;
-  if (typeof j.name === "string" && j.name.trim()) learnName(userId, j.name.trim().slice(0, 64));
+  if (typeof j.name === "string" && j.name.trim() && !state.verifiedNames.has(userId)) {
+    learnName(userId, j.name.trim().slice(0, 64));
+  }
   if (j.isTyping === false) state.typing.delete(userId);
   else state.typing.set(userId, Date.now() + TYPING_SHOW_MS);
   renderTyping();
@@ -591,8 +594,26 @@ function learnName(userId, name) {
   }
 }
 
+// fetchName asks the server for a user's name once per page load; a name
+// from the server replaces one learned from a typing packet, which anyone
+// could have typed.
+const nameFetches = new Set();
+function fetchName(userId) {
+  if (!userId || nameFetches.has(userId)) return;
+  nameFetches.add(userId);
+  api("GET", `/api/users/${encodeURIComponent(userId)}`)
+    .then((u) => {
+      if (u && typeof u.name === "string" && u.name.trim()) {
+        state.verifiedNames.add(userId);
+        learnName(userId, u.name.trim().slice(0, 64));
+      }
+    })
+    .catch(() => nameFetches.delete(userId));
+}
+
 function displayName(userId) {
   if (state.user && userId === state.user.id) return state.user.name;
+  fetchName(userId);
   const name = state.names.get(userId);
   if (name) return name;
   if (!userId) return "unknown";
