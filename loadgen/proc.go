@@ -274,32 +274,48 @@ func LoadAvg() float64 {
 	return v
 }
 
-// MachineBusy is the CPU time all processes have used since boot (user,
-// nice, system, irq, softirq, steal from /proc/stat). Its growth during a
-// run, less the server's and the generator's, is what other processes
-// took: the measure of how undisturbed the run was.
-func MachineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	d, _ := parseMachineBusy(b)
-	return d
+// MachineCPU is the CPU time all processes and the kernel have used since
+// boot, from /proc/stat: Tasks is user, nice, system and steal time;
+// Interrupts is irq and softirq time, where much of the loopback network
+// stack's work is accounted, on behalf of no process in particular.
+type MachineCPU struct {
+	Tasks, Interrupts time.Duration
 }
 
-func parseMachineBusy(stat []byte) (time.Duration, error) {
+// ReadMachineCPU reads /proc/stat (zeros if it cannot).
+func ReadMachineCPU() MachineCPU {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineCPU{}
+	}
+	m, _ := parseMachineCPU(b)
+	return m
+}
+
+func parseMachineCPU(stat []byte) (MachineCPU, error) {
 	line, _, _ := bytes.Cut(stat, []byte("\n"))
 	f := strings.Fields(string(line))
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
+		return MachineCPU{}, fmt.Errorf("parse /proc/stat: unexpected first line %q", line)
 	}
-	var ticks int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
-		v, err := strconv.ParseInt(f[i], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse /proc/stat: field %d: %w", i, err)
+	sum := func(fields ...int) (time.Duration, error) {
+		var ticks int64
+		for _, i := range fields {
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse /proc/stat: field %d: %w", i, err)
+			}
+			ticks += v
 		}
-		ticks += v
+		return time.Duration(ticks) * time.Second / clockTicks, nil
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	tasks, err := sum(1, 2, 3, 8) // user nice system steal
+	if err != nil {
+		return MachineCPU{}, err
+	}
+	irq, err := sum(6, 7) // irq softirq
+	if err != nil {
+		return MachineCPU{}, err
+	}
+	return MachineCPU{Tasks: tasks, Interrupts: irq}, nil
 }

@@ -72,28 +72,29 @@ func TestMetricsSource(t *testing.T) {
 	}
 }
 
-func TestParseMachineBusy(t *testing.T) {
+func TestParseMachineCPU(t *testing.T) {
 	tests := []struct {
 		name string
 		stat string
-		want time.Duration
+		want MachineCPU
 		ok   bool
 	}{
-		// user 100 nice 1 system 50 idle 9999 iowait 7 irq 2 softirq 3 steal 4: busy 160 ticks.
-		{"busy ticks", "cpu  100 1 50 9999 7 2 3 4 0 0\ncpu0 50 0 25 5000 3 1 1 2 0 0\n", 1600 * time.Millisecond, true},
-		{"not the cpu line", "intr 1 2 3\n", 0, false},
-		{"short line", "cpu 1 2 3\n", 0, false},
-		{"garbage number", "cpu  x 1 50 9999 7 2 3 4 0 0\n", 0, false},
+		// user 100 nice 1 system 50 idle 9999 iowait 7 irq 2 softirq 3 steal 4.
+		{"ticks", "cpu  100 1 50 9999 7 2 3 4 0 0\ncpu0 50 0 25 5000 3 1 1 2 0 0\n",
+			MachineCPU{Tasks: 1550 * time.Millisecond, Interrupts: 50 * time.Millisecond}, true},
+		{"not the cpu line", "intr 1 2 3\n", MachineCPU{}, false},
+		{"short line", "cpu 1 2 3\n", MachineCPU{}, false},
+		{"garbage number", "cpu  x 1 50 9999 7 2 3 4 0 0\n", MachineCPU{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseMachineBusy([]byte(tt.stat))
+			got, err := parseMachineCPU([]byte(tt.stat))
 			if (err == nil) != tt.ok || got != tt.want {
-				t.Errorf("parseMachineBusy = %v, %v; want %v, ok=%v", got, err, tt.want, tt.ok)
+				t.Errorf("parseMachineCPU = %+v, %v; want %+v, ok=%v", got, err, tt.want, tt.ok)
 			}
 		})
 	}
-	if MachineBusy() <= 0 {
-		t.Error("MachineBusy on this machine is 0")
+	if ReadMachineCPU().Tasks <= 0 {
+		t.Error("ReadMachineCPU on this machine reads no task time")
 	}
 }
