@@ -35,11 +35,33 @@ type Baseline struct {
 // queues at 1 MiB, about 4,000 chat packets; this is the same order.
 const baseQueue = 4096
 
+// baseConn is one socket. Its queue is a slice under a mutex with a
+// one-slot wake-up channel, so a writer that fell behind takes everything
+// queued in one go instead of waking once per frame.
 type baseConn struct {
-	ws   *websocket.Conn
-	send chan *websocket.PreparedMessage
-	once sync.Once
-	done chan struct{}
+	ws     *websocket.Conn
+	mu     sync.Mutex
+	queue  []*websocket.PreparedMessage
+	signal chan struct{}
+	once   sync.Once
+	done   chan struct{}
+}
+
+// enqueue queues pm, or drops the socket when its queue is full: a client
+// that reads too slowly is disconnected, never waited on.
+func (c *baseConn) enqueue(pm *websocket.PreparedMessage) {
+	c.mu.Lock()
+	if len(c.queue) >= baseQueue {
+		c.mu.Unlock()
+		c.close()
+		return
+	}
+	c.queue = append(c.queue, pm)
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
 }
 
 func (c *baseConn) close() {
@@ -98,7 +120,7 @@ func (b *Baseline) websocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &baseConn{ws: ws, send: make(chan *websocket.PreparedMessage, baseQueue), done: make(chan struct{})}
+	c := &baseConn{ws: ws, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	room := r.PathValue("room")
 	b.mu.Lock()
 	members := b.rooms[room]
@@ -140,28 +162,30 @@ func (b *Baseline) readLoop(c *baseConn, room string) {
 		}
 		b.mu.Lock()
 		for m := range b.rooms[room] {
-			select {
-			case m.send <- pm:
-			default:
-				// A client that reads too slowly is dropped, never waited on.
-				m.close()
-			}
+			m.enqueue(pm)
 		}
 		b.mu.Unlock()
 	}
 }
 
 func (c *baseConn) writeLoop() {
+	var batch []*websocket.PreparedMessage
 	for {
 		select {
 		case <-c.done:
 			return
-		case pm := <-c.send:
+		case <-c.signal:
+		}
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.mu.Unlock()
+		for i, pm := range batch {
 			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if err := c.ws.WritePreparedMessage(pm); err != nil {
 				c.close()
 				return
 			}
+			batch[i] = nil
 		}
 	}
 }
