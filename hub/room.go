@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,6 +250,11 @@ func (r *room) encode(p codec.Packet) (*Frame, error) {
 // notice sends a text-only Message (no ids), upstream's way of telling a
 // client something; the connection stays open.
 func (r *room) notice(c *Conn, text string) {
+	// A notice that quotes client input must still fit the payload limit
+	// every client decodes with.
+	if len(text) > r.h.cfg.MaxPayload {
+		text = strings.ToValidUTF8(text[:r.h.cfg.MaxPayload], "")
+	}
 	f, err := r.encode(codec.Packet{Kind: codec.KindMessage, Payload: []byte(text)})
 	if err != nil {
 		return
@@ -334,9 +340,9 @@ func (r *room) packet(c *Conn, data []byte) {
 		} else {
 			ref = string(p.Payload) // older clients put the id in the payload
 		}
-		if p.Reaction == nil || *p.Reaction == codec.ReactionNone || ref == "" {
+		if p.Reaction == nil || *p.Reaction == codec.ReactionNone || ref == "" || len(ref) > r.h.cfg.MaxMessageID {
 			r.h.obs.Rejected("rule")
-			r.notice(c, "Invalid packet (rule): a Reaction needs a message_id and a reaction_kind from 1 to 4")
+			r.notice(c, fmt.Sprintf("Invalid packet (rule): a Reaction needs a message_id of 1 to %d bytes and a reaction_kind from 1 to 4", r.h.cfg.MaxMessageID))
 			return
 		}
 		r.react(c, c.UserID, ref, int(*p.Reaction), nil)
