@@ -601,3 +601,49 @@ func TestAbuseSlowlorisDropped(t *testing.T) {
 	}
 	t.Logf("idle keep-alive closed after %v", time.Since(idleFrom))
 }
+
+// TestAbuseBodyTooLarge: request bodies above the 64 KiB limit get 413
+// whether they declare their length (refused before reading) or stream it
+// chunked (cut off while reading), on JSON routes and the auth routes, and
+// nothing is stored.
+func TestAbuseBodyTooLarge(t *testing.T) {
+	s := start(t, app.Config{Codec: "go"})
+	alice := s.signUp("alice")
+	big := `{"room":"big","messageId":"big-1","text":"` + strings.Repeat("x", 1<<20) + `"}`
+	for _, tc := range []struct {
+		name, path string
+		chunked    bool
+	}{
+		{"declared length", "/api/messages", false},
+		{"chunked", "/api/messages", true},
+		{"auth declared", "/api/auth/sign-in/email", false},
+		{"auth chunked", "/api/auth/sign-up/email", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(big)
+			if tc.chunked {
+				body = io.MultiReader(strings.NewReader(big)) // unknown length
+			}
+			req, _ := http.NewRequest("POST", s.url+tc.path, body)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+alice.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e struct{ Code string }
+			if err := jsonBody(resp, &e); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || e.Code != "PAYLOAD_TOO_LARGE" {
+				t.Fatalf("%d %+v %v", resp.StatusCode, e, err)
+			}
+			if req.ContentLength > 0 == tc.chunked {
+				t.Fatalf("content length %d for chunked=%v", req.ContentLength, tc.chunked)
+			}
+		})
+	}
+	if _, err := s.app.DB.MessageByRef(context.Background(), "big", "big-1"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("an oversize body was stored: %v", err)
+	}
+	if st, _ := s.health(); st != 200 {
+		t.Fatalf("health: %d", st)
+	}
+}

@@ -95,6 +95,8 @@ func seedRoomPackets(f *testing.F) {
 	add(modeEncoded|flagAsWatcher, text("seed-4", "pretending to be the watcher"))
 	add(modeEncoded, codec.Packet{Kind: codec.KindReaction, MessageID: codec.Str("seed-1"), Reaction: codec.ReactionPtr(codec.ReactionHeart)})
 	add(modeEncoded, codec.Packet{Kind: codec.KindReaction, Reaction: codec.ReactionPtr(codec.ReactionLike), Payload: []byte("seed-1")})
+	// An older client's Reaction naming its message in the payload.
+	add(modeEncoded, codec.Packet{Kind: codec.KindReaction, Reaction: codec.ReactionPtr(codec.ReactionLike), Payload: bytes.Repeat([]byte{1}, 600)})
 	add(modeEncoded, codec.Packet{Kind: codec.KindTyping, Payload: []byte(`{"isTyping":true,"timestamp":1730000000000}`)})
 	add(modeEncoded, codec.Packet{Kind: codec.KindTyping, Payload: []byte(`{"isTyping":`)})
 	add(modeEncoded, codec.Packet{Kind: codec.KindOnlineUsers, Payload: []byte("99")})
@@ -142,6 +144,7 @@ type fuzzRoom struct {
 	watched    []codec.Packet // Messages and Reactions the watcher got
 	echoed     []codec.Packet // stamped Messages the attacker got
 	barrier    chan string
+	reacted    chan string
 	atkErr     error
 	watchErr   error
 }
@@ -176,7 +179,7 @@ func newFuzzRoom(f *testing.F) *fuzzRoom {
 		<-served
 	})
 	base := "http://" + ln.Addr().String()
-	r := &fuzzRoom{app: a, enc: codec.NewGo(), barrier: make(chan string, 16), prefix: fmt.Sprintf("barrier-%d-", time.Now().UnixNano())}
+	r := &fuzzRoom{app: a, enc: codec.NewGo(), barrier: make(chan string, 16), reacted: make(chan string, 16), prefix: fmt.Sprintf("barrier-%d-", time.Now().UnixNano())}
 	var atkToken, watchToken string
 	r.atkID, atkToken = fuzzSignUp(f, base, "attacker")
 	r.watchID, watchToken = fuzzSignUp(f, base, "watcher")
@@ -280,11 +283,16 @@ func (r *fuzzRoom) listen(ws *websocket.Conn) {
 			r.atkErr = err
 			r.mu.Unlock()
 			close(r.barrier)
+			close(r.reacted)
 			return
 		}
 		p, err := dec.Decode(data, 999)
 		if err != nil {
 			r.violate("sender got an undecodable packet %x: %v", data, err)
+			continue
+		}
+		if p.Kind == codec.KindReaction && p.MessageID != nil && strings.HasPrefix(*p.MessageID, r.prefix) {
+			r.reacted <- *p.MessageID
 			continue
 		}
 		if p.Kind != codec.KindMessage || p.MessageID == nil {
@@ -408,6 +416,25 @@ wait:
 		case <-timeout:
 			r.stalled = true
 			t.Fatal("the room stopped answering")
+		}
+	}
+	// A second barrier through the room's serial database worker, which
+	// answers reactions (and their notices) after the Message path.
+	react, _ := r.enc.Encode(codec.Packet{Kind: codec.KindReaction, MessageID: &id, Reaction: codec.ReactionPtr(codec.ReactionLike)})
+	if err := r.attacker.WriteMessage(websocket.BinaryMessage, react); err != nil {
+		t.Fatalf("write barrier reaction: %v", err)
+	}
+	timeout = time.After(10 * time.Second)
+	for done := false; !done; {
+		select {
+		case got, ok := <-r.reacted:
+			if !ok {
+				t.Fatal("the server closed the sender's socket")
+			}
+			done = got == id
+		case <-timeout:
+			r.stalled = true
+			t.Fatal("the room stopped answering reactions")
 		}
 	}
 	r.mu.Lock()
