@@ -47,6 +47,7 @@ type server struct {
 	hub   *hub.Hub
 	codec codec.Source
 	log   *slog.Logger
+	conns *connLimiter
 }
 
 // New builds the Echo application with every route of http-api.md.
@@ -57,7 +58,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = 64 << 10
 	}
-	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log}
+	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter()}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

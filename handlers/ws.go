@@ -111,15 +111,11 @@ func (s *server) websocket(c echo.Context) error {
 		return writeError(c, http.StatusUnauthorized, "UNAUTHORIZED", "sign in first: no valid session")
 	}
 	ip := c.RealIP()
-	byUser, byIP := s.hub.ConnCounts(id.User.ID, ip)
-	if s.cfg.MaxConnsPerUser > 0 && byUser >= s.cfg.MaxConnsPerUser {
+	if who := s.conns.acquire(id.User.ID, ip, s.cfg.MaxConnsPerUser, s.cfg.MaxConnsPerIP); who != "" {
 		c.Response().Header().Set("Retry-After", "10")
-		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this user has too many open connections")
+		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this "+who+" has too many open connections")
 	}
-	if s.cfg.MaxConnsPerIP > 0 && byIP >= s.cfg.MaxConnsPerIP {
-		c.Response().Header().Set("Retry-After", "10")
-		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this address has too many open connections")
-	}
+	defer s.conns.release(id.User.ID, ip)
 	up := websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -165,5 +161,46 @@ func (s *server) serveSocket(ws *websocket.Conn, room, userID, name, ip, session
 		if err := s.hub.Receive(ctx, conn, data); err != nil {
 			return
 		}
+	}
+}
+
+// connLimiter counts the sockets each user and each address hold. A place
+// is taken before the upgrade, under the same lock as the cap check, so
+// that upgrades racing each other cannot together pass a cap; it is given
+// back when the socket's handler returns.
+type connLimiter struct {
+	mu     sync.Mutex
+	byUser map[string]int
+	byIP   map[string]int
+}
+
+func newConnLimiter() *connLimiter {
+	return &connLimiter{byUser: make(map[string]int), byIP: make(map[string]int)}
+}
+
+// acquire takes a place for user at ip, or returns which cap ("user" or
+// "address") is reached; a cap of 0 is none.
+func (l *connLimiter) acquire(user, ip string, maxUser, maxIP int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if maxUser > 0 && l.byUser[user] >= maxUser {
+		return "user"
+	}
+	if maxIP > 0 && l.byIP[ip] >= maxIP {
+		return "address"
+	}
+	l.byUser[user]++
+	l.byIP[ip]++
+	return ""
+}
+
+func (l *connLimiter) release(user, ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byUser[user]--; l.byUser[user] <= 0 {
+		delete(l.byUser, user)
+	}
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
 	}
 }
