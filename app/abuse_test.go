@@ -202,7 +202,8 @@ func TestAbuseOversizeFrameClosed1009(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := wrap(t, ws)
-			c.raw(tc.data)
+			// The write may fail part-way: the server hangs up after 64 KiB.
+			_ = ws.WriteMessage(websocket.BinaryMessage, tc.data)
 			if code := closeCode(t, c); code != websocket.CloseMessageTooBig {
 				t.Fatalf("closed with %d, want 1009", code)
 			}
@@ -645,5 +646,40 @@ func TestAbuseBodyTooLarge(t *testing.T) {
 	}
 	if st, _ := s.health(); st != 200 {
 		t.Fatalf("health: %d", st)
+	}
+}
+
+// TestAbuseConnectionCapsSimultaneous opens many sockets for one user at
+// the same moment: no more than the cap may get through, however the
+// upgrades interleave.
+func TestAbuseConnectionCapsSimultaneous(t *testing.T) {
+	const maxPerUser, tries = 3, 24
+	s := start(t, app.Config{Codec: "go", MaxConnsPerUser: maxPerUser})
+	alice := s.signUp("alice")
+	var wg sync.WaitGroup
+	var opened, refused atomic.Int32
+	start := make(chan struct{})
+	for i := 0; i < tries; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ws, resp, err := websocket.DefaultDialer.Dial(s.ws+"/ws/rush", http.Header{"Authorization": {"Bearer " + alice.Token}})
+			switch {
+			case err == nil:
+				opened.Add(1)
+				t.Cleanup(func() { ws.Close() })
+			case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				t.Errorf("dial: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("%d simultaneous upgrades: %d opened, %d refused", tries, opened.Load(), refused.Load())
+	if opened.Load() != maxPerUser || refused.Load() != tries-maxPerUser {
+		t.Fatalf("%d opened and %d refused with a cap of %d", opened.Load(), refused.Load(), maxPerUser)
 	}
 }
