@@ -274,8 +274,21 @@ fn ext_len(src: &[u8], ip: &mut usize, mut len: usize) -> Result<usize, Error> {
     }
 }
 
-/// Width of the fixed-size fast copies.
+/// Width of the fixed-size literal copies.
 const WILD: usize = 16;
+
+/// The short-sequence path reads the token, up to 14 literals (as a fixed
+/// 16-byte copy) and the offset from one 17-byte window of the block...
+const SHORT_IN: usize = 17;
+/// ...and writes the literals as 16 bytes and the match (at most 18 bytes)
+/// as three 8-byte words after them: 14 + 24 bytes of room at most.
+const SHORT_OUT: usize = 38;
+/// Matches at least this far back can be copied in 8-byte words front to
+/// back: each word reads only bytes already final.
+const WORD: usize = 8;
+/// Matches up to this long go as words; longer ones as one `memory.copy`
+/// (or a few, when they overlap).
+const WORD_MATCH: usize = 64;
 
 /// `s[at..at + n]`, or None.
 #[inline(always)]
@@ -283,75 +296,231 @@ fn window(s: &[u8], at: usize, n: usize) -> Option<&[u8]> {
     s.get(at..)?.get(..n)
 }
 
-/// Copies the first 16 bytes of `src` to `dst` as two 8-byte words, which
-/// compiles to four plain loads and stores instead of a `memory.copy`
-/// (costly for short runs in a wasm runtime).
+/// The 8 bytes at `s[at..]` as a word; None past the end.
 #[inline(always)]
-fn copy16(dst: &mut [u8], src: &[u8]) -> Option<()> {
-    let word = |s: &[u8]| -> Option<u64> {
-        let b: [u8; 8] = s.try_into().ok()?;
-        Some(u64::from_ne_bytes(b))
-    };
-    let (lo, hi) = (word(src.get(..8)?)?, word(src.get(8..16)?)?);
-    dst.get_mut(..8)?.copy_from_slice(&lo.to_ne_bytes());
-    dst.get_mut(8..16)?.copy_from_slice(&hi.to_ne_bytes());
+fn load8(s: &[u8], at: usize) -> Option<u64> {
+    let b: [u8; 8] = window(s, at, 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// Writes `v` to `d[at..at + 8]`; None past the end.
+#[inline(always)]
+fn store8(d: &mut [u8], at: usize, v: u64) -> Option<()> {
+    d.get_mut(at..)?
+        .get_mut(..8)?
+        .copy_from_slice(&v.to_le_bytes());
     Some(())
 }
 
-impl Sink<'_> {
-    /// Copies `n` literals from `src[at..]` to the output. Up to 16 go as
-    /// one fixed 16-byte copy when both sides have the room.
-    #[inline(always)]
-    fn literals(&mut self, src: &[u8], at: usize, n: usize) -> Option<()> {
-        let pos = self.pos;
-        let to = self.buf.get_mut(pos..)?;
-        if n <= WILD && at + WILD <= src.len() && to.len() >= WILD {
-            copy16(to, src.get(at..)?)?;
-        } else {
-            let from = window(src, at, n)?;
-            to.get_mut(..from.len())?.copy_from_slice(from);
-        }
-        self.pos = pos + n;
-        Some(())
-    }
+/// Copies the first 16 bytes of `src` to `dst[at..]` as two 8-byte words,
+/// which compiles to four plain loads and stores instead of a `memory.copy`
+/// (a call out of the compiled code in wazero, costly for short runs).
+#[inline(always)]
+fn copy16(dst: &mut [u8], at: usize, src: &[u8]) -> Option<()> {
+    let (hi, lo) = (load8(src, 8)?, load8(src, 0)?);
+    let d = dst.get_mut(at..)?.get_mut(..WILD)?;
+    store8(d, 8, hi)?;
+    store8(d, 0, lo)
+}
 
-    /// Copies a `len`-byte match from `dist` bytes back. The caller has
-    /// checked `dist` against the window and made room for `len` bytes.
-    #[inline(always)]
-    fn matched(&mut self, dist: usize, len: usize) -> Option<()> {
-        let pos = self.pos;
-        let from = pos.checked_sub(dist)?;
-        if pos > self.buf.len() {
-            return None;
-        }
-        let (done, room) = self.buf.split_at_mut(pos);
-        if dist >= WILD && len <= WILD && room.len() >= WILD {
-            // Short and far enough back not to overlap: one fixed copy.
-            copy16(room, done.get(from..)?)?;
-        } else if dist >= len {
-            let from = window(done, from, len)?;
-            room.get_mut(..from.len())?.copy_from_slice(from);
-        } else if dist == 1 {
-            room.get_mut(..len)?.fill(*done.get(from)?);
-        } else {
-            // The match overlaps its own output: it repeats the last `dist`
-            // bytes. Write one period, then keep doubling what is written;
-            // every copy starts at a multiple of `dist`, so it stays in phase.
-            let out = room.get_mut(..len)?;
-            let period = window(done, from, dist)?;
-            out.get_mut(..period.len())?.copy_from_slice(period);
-            let mut written = dist;
-            while written < len {
-                let run = written.min(len - written);
-                let (src, dst) = out.split_at_mut(written);
-                let from = src.get(..run)?;
-                dst.get_mut(..from.len())?.copy_from_slice(from);
-                written += run;
-            }
-        }
-        self.pos = pos + len;
-        Some(())
+/// Writes the `n` literals at `src[at..]` to `dst[to..]`. Up to 16 go as one
+/// fixed 16-byte copy when both sides have the room; the bytes past `n`
+/// it writes are overwritten by later output or cut off by `Sink::finish`.
+#[inline(always)]
+fn copy_literals(dst: &mut [u8], to: usize, src: &[u8], at: usize, n: usize) -> Option<()> {
+    if n <= WILD && at + WILD <= src.len() && to + WILD <= dst.len() {
+        copy16(dst, to, src.get(at..)?)
+    } else {
+        copy_exact(dst, to, window(src, at, n)?)
     }
+}
+
+/// Copies `src` to `dst[to..]`, as one `memory.copy`. (Written as a zip:
+/// with `copy_from_slice` LLVM 14 leaves its length-mismatch panic in,
+/// behind a compare of a value with itself.)
+#[inline(always)]
+fn copy_exact(dst: &mut [u8], to: usize, src: &[u8]) -> Option<()> {
+    let d = dst.get_mut(to..)?.get_mut(..src.len())?;
+    d.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+    Some(())
+}
+
+/// Appends a match: `len` bytes copied from `dist` bytes back, the way the
+/// format defines it, byte by byte, so that a match may overlap its own
+/// output. `dst[..to]` is the output so far. Like `copy_literals`, it may
+/// write up to 7 bytes past the match when `dst` has the room.
+#[inline(always)]
+fn copy_match(dst: &mut [u8], to: usize, dist: usize, len: usize) -> Option<()> {
+    let from = to.checked_sub(dist)?;
+    if dist >= WORD && len <= WORD_MATCH && to + len + WORD <= dst.len() {
+        // Front to back in words: word k reads [from + k, from + k + 8),
+        // which ends at or before to + k, so it reads only final bytes.
+        let mut k = 0;
+        while k < len {
+            let w = load8(dst, from + k)?;
+            store8(dst, to + k, w)?;
+            k += WORD;
+        }
+        return Some(());
+    }
+    if to > dst.len() {
+        return None;
+    }
+    let (done, room) = dst.split_at_mut(to);
+    if dist >= len {
+        let from = window(done, from, len)?;
+        room.get_mut(..from.len())?.copy_from_slice(from);
+    } else if dist == 1 {
+        room.get_mut(..len)?.fill(*done.get(from)?);
+    } else {
+        // The match repeats the last `dist` bytes. Write one period, then
+        // keep doubling what is written; every copy starts at a multiple of
+        // `dist`, so it stays in phase.
+        let out = room.get_mut(..len)?;
+        let period = window(done, from, dist)?;
+        out.get_mut(..period.len())?.copy_from_slice(period);
+        let mut written = dist;
+        while written < len {
+            let run = written.min(len - written);
+            let (src, dst) = out.split_at_mut(written);
+            let from = src.get(..run)?;
+            dst.get_mut(..from.len())?.copy_from_slice(from);
+            written += run;
+        }
+    }
+    Some(())
+}
+
+/// The common sequence, decoded without the general path's checks when it
+/// is safe to: under 15 literals and a match of 4–18 bytes (no length
+/// bytes), at least 8 bytes back, with room for fixed-size copies on both
+/// sides and within both limits. Returns the new block and output
+/// positions, or None to leave the sequence, valid or not, to the general
+/// path; the output (`dst[..op]`) is then unchanged.
+#[inline(always)]
+fn short_sequence(
+    src: &[u8],
+    ip: usize,
+    dst: &mut [u8],
+    op: usize,
+    window: usize,
+    end: usize,
+) -> Option<(usize, usize)> {
+    let s: &[u8; SHORT_IN] = src.get(ip..)?.get(..SHORT_IN)?.try_into().ok()?;
+    let token = s[0];
+    let lits = (token >> 4) as usize;
+    let ml = (token & 0x0F) as usize;
+    if lits == 15 || ml == 15 {
+        return None;
+    }
+    // lits <= 14, so the offset lies inside the window, and the block goes
+    // on after it: this is not the last sequence.
+    let dist = u16::from_le_bytes([*s.get(1 + lits)?, *s.get(2 + lits)?]) as usize;
+    let after_lits = op + lits;
+    let after = after_lits + ml + MIN_MATCH;
+    if dist < WORD || dist > after_lits.saturating_sub(window) || after > end {
+        return None;
+    }
+    // Both windows are taken before anything is written. The literal one
+    // also covers the match's words (op + 14 + 24 <= op + SHORT_OUT).
+    let lit = dst.get_mut(op..)?.get_mut(..SHORT_OUT)?;
+    let (hi, lo) = (load8(s, 9)?, load8(s, 1)?);
+    store8(lit, 8, hi)?;
+    store8(lit, 0, lo)?;
+    // The match as three words front to back: word k reads m[k..k + 8] and
+    // writes m[dist + k..], and k + 8 <= dist + k, so it reads only final
+    // bytes (the literals just written included).
+    let m = dst.get_mut(after_lits - dist..)?.get_mut(..dist + 24)?;
+    for k in [0, 8, 16] {
+        let w = load8(m, k)?;
+        store8(m, dist + k, w)?;
+    }
+    Some((ip + 3 + lits, after))
+}
+
+/// Decodes sequences from `src[*ip..]` into `dst`, whose first `*op` bytes
+/// are the output so far and the rest zeroed room. Stops with Ok(None)
+/// after the last sequence, or with Ok(Some(n)) at a sequence that has
+/// passed every check but needs `n` bytes of room past `*op` that `dst`
+/// lacks; `*ip` and `*op` then point at that sequence, not yet written.
+fn sequences(
+    src: &[u8],
+    ip: &mut usize,
+    dst: &mut [u8],
+    op: &mut usize,
+    lim: &Limits,
+) -> Result<Option<usize>, Error> {
+    // Bounds that the checks below already guarantee; failing one would be
+    // a bug in this decoder, reported as a bad frame rather than a panic.
+    const BUG: Error = Error::Compression;
+    // Output up to here passes both limits; one compare per sequence.
+    let end = lim.block_end.min(lim.payload_end);
+    let (mut i, mut o) = (*ip, *op);
+    let result = loop {
+        if let Some((ni, no)) = short_sequence(src, i, dst, o, lim.window, end) {
+            i = ni;
+            o = no;
+            continue;
+        }
+        let at = i;
+        let token = *src.get(i).ok_or(Error::Compression)?;
+        i += 1;
+        let mut lits = (token >> 4) as usize;
+        if lits == 15 {
+            lits = ext_len(src, &mut i, lits)?;
+        }
+        let lit_at = i;
+        i = i.checked_add(lits).ok_or(Error::Compression)?;
+        if i > src.len() {
+            return Err(Error::Compression);
+        }
+        let after_lits = o.checked_add(lits).ok_or(Error::Compression)?;
+        if i == src.len() {
+            // The last sequence: a match nibble here would need an offset.
+            if token & 0x0F != 0 {
+                return Err(Error::Compression);
+            }
+            lim.check(after_lits)?;
+            if after_lits > dst.len() {
+                i = at;
+                break Some(lits);
+            }
+            copy_literals(dst, o, src, lit_at, lits).ok_or(BUG)?;
+            o = after_lits;
+            break None;
+        }
+        let dist = match src.get(i..) {
+            Some(&[lo, hi, ..]) => u16::from_le_bytes([lo, hi]) as usize,
+            _ => return Err(Error::Compression),
+        };
+        i += 2;
+        if dist == 0 || dist > after_lits.saturating_sub(lim.window) {
+            return Err(Error::Compression);
+        }
+        let mut len = (token & 0x0F) as usize;
+        if len == 15 {
+            len = ext_len(src, &mut i, len)?;
+        }
+        len += MIN_MATCH;
+        let after_match = after_lits.checked_add(len).ok_or(Error::Compression)?;
+        if after_match > end {
+            // Some limit is passed: find which, in the ABI's order.
+            lim.check(after_lits)?;
+            lim.check(after_match)?;
+        }
+        if after_match > dst.len() {
+            i = at;
+            break Some(lits + len);
+        }
+        if lits > 0 {
+            copy_literals(dst, o, src, lit_at, lits).ok_or(BUG)?;
+        }
+        copy_match(dst, after_lits, dist, len).ok_or(BUG)?;
+        o = after_match;
+    };
+    *ip = i;
+    *op = o;
+    Ok(result)
 }
 
 /// Decompresses the block `src` into `out`.
@@ -362,59 +531,20 @@ impl Sink<'_> {
 /// block maximum (`Compression`) and the payload limit (`TooLarge`),
 /// literals before the match, all before the sequence writes anything.
 /// The block must end right after a literals-only sequence.
+///
+/// The sequences are decoded into the room `out` has; when a sequence
+/// needs more, `out` grows (never past its cap, which the limit checks
+/// have already ruled out) and decoding resumes at that sequence.
 pub fn decompress(src: &[u8], out: &mut Sink<'_>, lim: &Limits) -> Result<(), Error> {
-    // Bounds that the checks below already guarantee; failing one would be
-    // a bug in this decoder, reported as a bad frame rather than a panic.
-    const BUG: Error = Error::Compression;
-    // Output up to here passes both limits; one compare per sequence.
-    let end = lim.block_end.min(lim.payload_end);
     let mut ip = 0usize;
     loop {
-        let token = *src.get(ip).ok_or(Error::Compression)?;
-        ip += 1;
-        let mut lits = (token >> 4) as usize;
-        if lits == 15 {
-            lits = ext_len(src, &mut ip, lits)?;
+        let mut op = out.pos;
+        let r = sequences(src, &mut ip, out.buf.as_mut_slice(), &mut op, lim);
+        out.pos = op;
+        match r? {
+            None => return Ok(()),
+            Some(n) => out.room(n)?,
         }
-        let lit_at = ip;
-        ip = ip.checked_add(lits).ok_or(Error::Compression)?;
-        if ip > src.len() {
-            return Err(Error::Compression);
-        }
-        let after_lits = out.pos().checked_add(lits).ok_or(Error::Compression)?;
-        if ip == src.len() {
-            // The last sequence: a match nibble here would need an offset.
-            if token & 0x0F != 0 {
-                return Err(Error::Compression);
-            }
-            lim.check(after_lits)?;
-            out.room(lits)?;
-            return out.literals(src, lit_at, lits).ok_or(BUG);
-        }
-        let dist = match src.get(ip..) {
-            Some(&[lo, hi, ..]) => u16::from_le_bytes([lo, hi]) as usize,
-            _ => return Err(Error::Compression),
-        };
-        ip += 2;
-        if dist == 0 || dist > after_lits.saturating_sub(lim.window) {
-            return Err(Error::Compression);
-        }
-        let mut len = (token & 0x0F) as usize;
-        if len == 15 {
-            len = ext_len(src, &mut ip, len)?;
-        }
-        len += MIN_MATCH;
-        let after_match = after_lits.checked_add(len).ok_or(Error::Compression)?;
-        if after_match > end {
-            // Some limit is passed: find which, in the ABI's order.
-            lim.check(after_lits)?;
-            lim.check(after_match)?;
-        }
-        out.room(lits + len)?;
-        if lits > 0 {
-            out.literals(src, lit_at, lits).ok_or(BUG)?;
-        }
-        out.matched(dist, len).ok_or(BUG)?;
     }
 }
 
@@ -581,25 +711,64 @@ mod tests {
     }
 
     #[test]
+    fn length_bytes_read_back_at_any_length() {
+        for n in (0..3000).chain([65_535, 1 << 20]) {
+            for lead in 0..3 {
+                let mut src = vec![9; lead];
+                put_ext(&mut src, n);
+                let bytes = src.len() - lead;
+                src.extend_from_slice(&[255; 9]);
+                let mut ip = lead;
+                assert_eq!(ext_len(&src, &mut ip, 15), Ok(15 + n), "n {}", n);
+                assert_eq!(ip, lead + bytes, "n {}", n);
+                // Cut anywhere inside the length bytes: Compression.
+                let mut ip = lead;
+                let cut = &src[..lead + bytes - 1];
+                assert_eq!(ext_len(cut, &mut ip, 15), Err(Error::Compression));
+            }
+        }
+        // A sum past usize::MAX is Compression.
+        for run in [1, 8, 20] {
+            let mut src = vec![255; run];
+            src.push(0);
+            let mut ip = 0;
+            assert_eq!(
+                ext_len(&src, &mut ip, usize::MAX - 255 * run + 1),
+                Err(Error::Compression)
+            );
+            let mut ip = 0;
+            assert_eq!(
+                ext_len(&src, &mut ip, usize::MAX - 255 * run),
+                Ok(usize::MAX)
+            );
+        }
+    }
+
+    #[test]
     fn match_copies_equal_the_byte_by_byte_definition() {
         for dist in 1..40 {
-            for len in [4, 5, 15, 16, 17, 19, 20, 33, 100, 1000] {
-                // With and without spare room, so both the fixed 16-byte
-                // copies and the exact ones run.
-                for spare in [0, 64] {
+            for len in [4, 5, 7, 8, 9, 15, 16, 17, 19, 20, 33, 63, 64, 65, 100, 1000] {
+                // With and without spare room, so both the word copies and
+                // the exact ones run.
+                for spare in [0, 7, 8, 64] {
                     let mut out: Vec<u8> = (0..dist as u8).map(|b| b + 1).collect();
                     let mut want = out.clone();
                     for _ in 0..len {
                         want.push(want[want.len() - dist]);
                     }
-                    let mut sink = Sink::new(&mut out, usize::MAX);
-                    sink.room(len + spare).unwrap();
-                    sink.matched(dist, len).unwrap();
-                    sink.finish();
+                    out.resize(dist + len + spare, 0xEE);
+                    copy_match(&mut out, dist, dist, len).unwrap();
+                    out.truncate(dist + len);
                     assert_eq!(out, want, "dist {} len {} spare {}", dist, len, spare);
                 }
             }
         }
+        // Out of the output, or before its start: None, nothing written.
+        let mut out = vec![1, 2, 3];
+        assert_eq!(copy_match(&mut out, 3, 1, 1), None);
+        assert_eq!(copy_match(&mut out, 2, 3, 1), None);
+        assert_eq!(copy_match(&mut out, 4, 1, 0), None);
+        assert_eq!(out, [1, 2, 3]);
     }
 
     #[test]
@@ -607,14 +776,15 @@ mod tests {
         let src: Vec<u8> = (1..=40).collect();
         for n in 0..30 {
             for spare in [0, 64] {
-                let mut out = vec![0xEE];
-                let mut sink = Sink::new(&mut out, usize::MAX);
-                sink.room(n + spare).unwrap();
-                sink.literals(&src, 3, n).unwrap();
-                sink.finish();
-                assert_eq!(out[1..], src[3..3 + n], "n {} spare {}", n, spare);
+                let mut out = vec![0xEE; 1 + n + spare];
+                copy_literals(&mut out, 1, &src, 3, n).unwrap();
+                assert_eq!(out[0], 0xEE);
+                assert_eq!(out[1..1 + n], src[3..3 + n], "n {} spare {}", n, spare);
             }
         }
+        let mut out = vec![0; 4];
+        assert_eq!(copy_literals(&mut out, 1, &src, 3, 4), None);
+        assert_eq!(copy_literals(&mut out, 0, &src, 38, 3), None);
     }
 
     #[test]
@@ -720,6 +890,157 @@ mod tests {
             let mut out = Vec::new();
             assert_eq!(run(&src, &mut out, &lim), want, "{}", name);
         }
+    }
+
+    /// The block format and ABI.md's check order written as plainly as
+    /// possible, one byte at a time: what `decompress` must agree with.
+    fn reference(src: &[u8], out: &mut Vec<u8>, lim: &Limits) -> Result<(), Error> {
+        let c = Error::Compression;
+        let ext = |ip: &mut usize, mut n: usize| -> Result<usize, Error> {
+            loop {
+                let b = *src.get(*ip).ok_or(c)? as usize;
+                *ip += 1;
+                n += b;
+                if b != 255 {
+                    return Ok(n);
+                }
+            }
+        };
+        let mut ip = 0;
+        loop {
+            let token = *src.get(ip).ok_or(c)?;
+            ip += 1;
+            let mut lits = (token >> 4) as usize;
+            if lits == 15 {
+                lits = ext(&mut ip, lits)?;
+            }
+            let literals = src.get(ip..ip + lits).ok_or(c)?;
+            ip += lits;
+            if ip == src.len() {
+                if token & 15 != 0 {
+                    return Err(c);
+                }
+                lim.check(out.len() + lits)?;
+                out.extend_from_slice(literals);
+                return Ok(());
+            }
+            let dist = match src.get(ip..ip + 2) {
+                Some(b) => b[0] as usize | (b[1] as usize) << 8,
+                None => return Err(c),
+            };
+            ip += 2;
+            if dist == 0 || dist > out.len() + lits || out.len() + lits - dist < lim.window {
+                return Err(c);
+            }
+            let mut len = (token & 15) as usize;
+            if len == 15 {
+                len = ext(&mut ip, len)?;
+            }
+            len += MIN_MATCH;
+            lim.check(out.len() + lits)?;
+            lim.check(out.len() + lits + len)?;
+            out.extend_from_slice(literals);
+            for _ in 0..len {
+                out.push(out[out.len() - dist]);
+            }
+        }
+    }
+
+    #[test]
+    fn decompress_agrees_with_the_reference_decoder() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = |n: usize| -> usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        // (output before the block, block): independent blocks after no
+        // output, and linked ones whose matches reach back into the output
+        // of the block before.
+        let mut blocks = Vec::new();
+        for n in [20, 40, 100, 300, 1000, 3000] {
+            let repeats: Vec<u8> = (0..n).map(|i| b"abcdefgh"[i % (1 + i / 97 % 8)]).collect();
+            for data in [text(n), noise(n, n as u64), repeats, vec![b'z'; n]] {
+                for start in [0, n / 3] {
+                    let mut packed = Vec::new();
+                    if Compressor::new(n)
+                        .unwrap()
+                        .compress(&data, 0, start, n, &mut packed)
+                    {
+                        blocks.push((data[..start].to_vec(), packed));
+                    }
+                }
+            }
+        }
+        let (mut agreed_ok, mut agreed_err) = (0, 0);
+        for round in 0..30_000 {
+            let (before, mut block) = blocks[rnd(blocks.len())].clone();
+            // Half the blocks stay valid; the others get 1-3 mutations:
+            // a byte changed, the end cut, or a byte inserted.
+            let mutations = if rnd(2) == 0 { 0 } else { 1 + rnd(3) };
+            for _ in 0..mutations {
+                match rnd(3) {
+                    0 if !block.is_empty() => {
+                        let i = rnd(block.len());
+                        block[i] = rnd(256) as u8;
+                    }
+                    1 if !block.is_empty() => block.truncate(rnd(block.len())),
+                    _ => {
+                        let i = rnd(block.len() + 1);
+                        block.insert(i, rnd(256) as u8);
+                    }
+                }
+            }
+            // The output before the block: what it was compressed after,
+            // or (for independent blocks) sometimes some other bytes.
+            let prefix = if before.is_empty() && round % 2 == 1 {
+                vec![0xA5; rnd(40)]
+            } else {
+                before
+            };
+            let start = prefix.len();
+            // Limits mostly inside the output the block would produce, so
+            // that every limit check decides some rounds.
+            let mut full = prefix.clone();
+            let _ = reference(&block, &mut full, &unlimited(0));
+            let span = full.len() - start + 8;
+            let (block_end, payload_end) = match rnd(4) {
+                0 => (start + rnd(span), start + rnd(span)),
+                1 => (start + rnd(span), usize::MAX),
+                2 => (usize::MAX, start + rnd(span)),
+                _ => (start + span + rnd(100), start + span + rnd(100)),
+            };
+            let lim = Limits {
+                window: if rnd(2) == 0 { 0 } else { start },
+                block_end,
+                payload_end,
+            };
+            let mut want = prefix.clone();
+            let want_r = reference(&block, &mut want, &lim);
+            let mut got = prefix.clone();
+            let got_r = run(&block, &mut got, &lim);
+            assert_eq!(got_r, want_r, "round {}: {:02x?} {:?}", round, block, lim);
+            if want_r.is_ok() {
+                assert_eq!(got, want, "round {}", round);
+                agreed_ok += 1;
+            } else {
+                agreed_err += 1;
+            }
+            // The output never holds room past the payload limit.
+            assert!(
+                got.capacity() <= lim.payload_end.max(start),
+                "round {}",
+                round
+            );
+        }
+        // Both outcomes are well represented.
+        assert!(
+            agreed_ok > 3000 && agreed_err > 3000,
+            "{} {}",
+            agreed_ok,
+            agreed_err
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::error::Error;
 ///
 /// `buf[..pos]` is the output so far. `buf[pos..]` is zeroed room already
 /// paid for, so the block decoder can copy short literals and matches in
-/// fixed 16-byte steps (the excess is overwritten or cut off by `finish`).
+/// fixed-size 8- and 16-byte steps (the excess is overwritten or cut off by
+/// `finish`).
 /// `buf` never grows past `cap`, the caller's payload limit, so a hostile
 /// frame cannot make the decoder allocate more than that.
 pub struct Sink<'v> {
