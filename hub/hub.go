@@ -321,7 +321,7 @@ func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string
 		messageID = db.NewMessageID()
 	}
 	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
-		r.post2http(userID, messageID, []byte(text), reply)
+		r.httpMessage(userID, messageID, []byte(text), reply)
 	})
 }
 

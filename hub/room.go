@@ -382,8 +382,8 @@ func rejectText(class string, maxPayload int) string {
 	return fmt.Sprintf("Invalid packet (%s): %s", class, why)
 }
 
-// post2http is Hub.Post inside the room: the same path as a socket Message.
-func (r *room) post2http(userID, ref string, text []byte, reply func(db.Message, error)) {
+// httpMessage is Hub.Post inside the room: the same path as a socket Message.
+func (r *room) httpMessage(userID, ref string, text []byte, reply func(db.Message, error)) {
 	s := sender{reply: reply}
 	if !r.allow(userID) {
 		reply(db.Message{}, fmt.Errorf("%w: %s", ErrRateLimited, r.rateText()))
