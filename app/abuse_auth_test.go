@@ -130,9 +130,9 @@ func TestAbuseRevokedAndExpiredSessionsClosed(t *testing.T) {
 		}
 	}
 	phone := user{ID: alice.ID, Name: "alice-phone", Token: second.Token}
-	a1, a2 := s.dial(alice, "one"), s.dial(alice, "two")
-	p := s.dial(phone, "one")
-	b := s.dial(bob, "one")
+	a1, a2 := joined(s.dial(alice, "one")), joined(s.dial(alice, "two"))
+	p := joined(s.dial(phone, "one"))
+	b := joined(s.dial(bob, "one"))
 
 	a1.send(text("before-signout", "sent before signing out"))
 	a1.next(withID("before-signout"))
@@ -367,7 +367,8 @@ func TestAbuseWebSocketOrigin(t *testing.T) {
 func TestAbuseImpersonation(t *testing.T) {
 	s := start(t, app.Config{Codec: "wasm"})
 	alice, bob := s.signUp("alice"), s.signUp("bob")
-	a, b := s.dial(alice, "imp"), s.dial(bob, "imp")
+	a := joined(s.dial(alice, "imp"))
+	b := joined(s.dial(bob, "imp"))
 	b.send(text("bob-1", "bob's words"))
 	b.next(withID("bob-1"))
 	a.next(withID("bob-1"))
@@ -541,7 +542,7 @@ func TestAbuseLogsCarryNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := wrap(t, ws)
-	bc := s.dial(bob, "logs")
+	bc := joined(s.dial(bob, "logs"))
 	a.send(text("log-1", "hello"))
 	bc.next(withID("log-1"))
 	a.raw([]byte("garbage"))

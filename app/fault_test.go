@@ -117,10 +117,9 @@ func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 	dir := smallDisk(t, 2<<20)
 	s := start(t, app.Config{Codec: "go", DBPath: filepath.Join(dir, "full.db")})
 	alice, bob := s.signUp("alice"), s.signUp("bob")
-	a := s.dial(alice, "disk")
-	a.next(kind(codec.KindOnlineUsers))
-	b := s.dial(bob, "disk")  // only watches
-	b2 := s.dial(bob, "disk") // reacts
+	a := joined(s.dial(alice, "disk"))
+	b := joined(s.dial(bob, "disk"))  // only watches
+	b2 := joined(s.dial(bob, "disk")) // reacts
 	ctx := context.Background()
 
 	acked := map[string]storedMsg{} // echoed to alice
