@@ -81,6 +81,14 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 				t.Fatalf("get-session: %+v", gs.User)
 			}
 			u := user{ID: up.User.ID, Name: name, Token: in.Token}
+			var prof struct{ ID, Name string }
+			if st := s.do("GET", "/api/users/"+u.ID, u.Token, nil, &prof); st != 200 || prof.Name != name {
+				t.Fatalf("profile: %d %+v", st, prof)
+			}
+			var e struct{ Code string }
+			if st := s.do("GET", "/api/users/"+url.PathEscape(u.ID+meta), u.Token, nil, &e); st != 404 || e.Code != "USER_NOT_FOUND" {
+				t.Fatalf("profile of an injected id: %d %+v", st, e)
+			}
 
 			// A socket message, its reaction, and an HTTP message.
 			c := s.dial(u, room)
@@ -117,7 +125,6 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 				}
 			}
 			// An injected cursor matches nothing.
-			var e struct{ Code string }
 			if st := s.do("GET", "/api/messages?room="+url.QueryEscape(room)+"&cursor="+url.QueryEscape("x' OR 1=1 --"), u.Token, nil, &e); st != 400 || e.Code != "INVALID_CURSOR" {
 				t.Fatalf("injected cursor: %d %+v", st, e)
 			}
