@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -150,13 +152,7 @@ type fuzzRoom struct {
 }
 
 func newFuzzRoom(f *testing.F) *fuzzRoom {
-	dir := f.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() { // cheap fsyncs
-		if d, err := os.MkdirTemp("/dev/shm", "wasmchannel-fuzz-"); err == nil {
-			dir = d
-			f.Cleanup(func() { os.RemoveAll(d) })
-		}
-	}
+	dir := fuzzDir(f)
 	a, err := app.New(context.Background(), app.Config{
 		DBPath: filepath.Join(dir, "fuzz.db"), Codec: "wasm", Secret: "fuzz-secret-of-at-least-32-bytes-long",
 		AuthScrypt: &cheapScrypt, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -196,6 +192,30 @@ func newFuzzRoom(f *testing.F) *fuzzRoom {
 	go r.watch(watcher)
 	go r.listen(r.attacker)
 	return r
+}
+
+// fuzzDir is where the fuzzing database lives: /dev/shm when there is one,
+// so the commit in every iteration costs no disk flush. Fuzzing workers are
+// killed when the time is up, before their cleanups run, so each directory
+// carries its process id and the ones of dead processes are removed here.
+func fuzzDir(f *testing.F) string {
+	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
+		return f.TempDir()
+	}
+	old, _ := filepath.Glob("/dev/shm/wasmchannel-fuzz-*")
+	for _, d := range old {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "wasmchannel-fuzz-%d-", &pid); err == nil && pid > 0 &&
+			errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
+	d, err := os.MkdirTemp("/dev/shm", fmt.Sprintf("wasmchannel-fuzz-%d-", os.Getpid()))
+	if err != nil {
+		return f.TempDir()
+	}
+	f.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }
 
 func fuzzSignUp(f *testing.F, base, name string) (id, token string) {
