@@ -54,7 +54,7 @@ test: deps check
 ## committed WASM modules rebuilt byte for byte, the Go tests under the race
 ## detector (end to end against real servers, SQLite files and Better Auth),
 ## short fuzzing, the browser tests and a load smoke run.
-check: vet cargo-test wasm-check codecs-check gotest fuzz fault web-test bench-load-smoke
+check: vet cargo-test wasm-check codecs-check gotest fuzz fault web-test bench-load-smoke readme-smoke
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -148,3 +148,9 @@ FAULT_FUZZTIME ?= 20s
 fault:
 	$(GO) test -race -count=1 -timeout 5m -run '$(FAULT_RUN)' ./app ./hub ./handlers ./auth ./db
 	$(GO) test -count=1 -timeout 5m -run '^$$' -fuzz '^FuzzRoomPackets$$' -fuzztime $(FAULT_FUZZTIME) -fuzzminimizetime 5s ./app
+
+## readme-smoke: run the README's "Talking to it" commands against a fresh
+## server, so the README stays true to the code.
+.PHONY: readme-smoke
+readme-smoke: build
+	BIN=$(BIN) bash scripts/readme-smoke.sh

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -69,6 +70,11 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "joined %s; type a line and press enter to send it, Ctrl-D to leave\n", *room)
 
 	var wmu sync.Mutex
+	// unacked holds ids sent but not yet echoed, so that after stdin ends
+	// (echo hi | wasmchannel chat) the client waits for its acknowledgements.
+	var amu sync.Mutex
+	unacked := map[string]bool{}
+	acked := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -86,6 +92,15 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				fmt.Fprintln(stderr, "chat: undecodable packet from server:", err)
 				continue
+			}
+			if p.Kind == codec.KindMessage && p.MessageID != nil {
+				amu.Lock()
+				delete(unacked, *p.MessageID)
+				amu.Unlock()
+				select {
+				case acked <- struct{}{}:
+				default:
+				}
 			}
 			out := packetJSON{Kind: p.Kind.String(), MessageID: p.MessageID, UserID: p.UserID, Payload: string(p.Payload)}
 			if p.Reaction != nil {
@@ -111,6 +126,9 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "chat:", err)
 			continue
 		}
+		amu.Lock()
+		unacked[mid] = true
+		amu.Unlock()
 		wmu.Lock()
 		err = ws.WriteMessage(websocket.BinaryMessage, data)
 		wmu.Unlock()
@@ -119,9 +137,31 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	waitAcks(&amu, unacked, acked, done, 5*time.Second)
 	wmu.Lock()
 	_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
 	wmu.Unlock()
 	<-done
 	return 0
+}
+
+// waitAcks waits until every sent message has been echoed, the connection
+// ends, or timeout passes.
+func waitAcks(mu *sync.Mutex, unacked map[string]bool, acked, done <-chan struct{}, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		mu.Lock()
+		n := len(unacked)
+		mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-acked:
+		case <-done:
+			return
+		case <-deadline:
+			return
+		}
+	}
 }
