@@ -116,18 +116,12 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	codecs := make([]codec.Instance, len(specs))
 	for i, spec := range specs {
-		src, closeSrc, err := openSource(ctx, spec, toolConfig())
+		inst, done, err := openCodec(ctx, spec)
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmchannel bench codec: %v\n", err)
 			return 2
 		}
-		defer closeSrc()
-		inst, err := src.Acquire(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "wasmchannel bench codec: %v\n", err)
-			return 2
-		}
-		defer inst.Release()
+		defer done()
 		codecs[i] = inst
 	}
 

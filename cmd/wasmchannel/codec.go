@@ -67,18 +67,12 @@ func runCodecCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	src, closeSrc, err := openSource(ctx, *spec, toolConfig())
+	inst, done, err := openCodec(ctx, *spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmchannel codec check: %v\n", err)
 		return 2
 	}
-	defer closeSrc()
-	inst, err := src.Acquire(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "wasmchannel codec check: %v\n", err)
-		return 2
-	}
-	defer inst.Release()
+	defer done()
 	_, failed, err := corpus.RunCheck(stdout, inst, files, *maxPayload)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmchannel codec check: %v\n", err)
@@ -110,18 +104,12 @@ func runCodecEncode(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	src, closeSrc, err := openSource(ctx, *spec, toolConfig())
+	inst, done, err := openCodec(ctx, *spec)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmchannel codec encode: %v\n", err)
 		return 2
 	}
-	defer closeSrc()
-	inst, err := src.Acquire(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "wasmchannel codec encode: %v\n", err)
-		return 2
-	}
-	defer inst.Release()
+	defer done()
 	if err := corpus.RunEncode(stdin, stdout, inst); err != nil {
 		fmt.Fprintf(stderr, "wasmchannel codec encode: %v\n", err)
 		return 1

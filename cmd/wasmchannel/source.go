@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
@@ -12,13 +13,23 @@ import (
 // codecSpecHelp describes the values of --codec and --codecs.
 const codecSpecHelp = app.CodecSpecHelp
 
-// openSource opens a codec for the one-shot tools; see app.OpenSource.
-func openSource(ctx context.Context, spec string, cfg host.Config) (codec.Source, func(), error) {
-	src, closeSrc, err := app.OpenSource(ctx, spec, cfg)
+// openCodec opens the codec named by spec (see app.OpenSource) with the
+// one-shot tools' pool configuration and leases its one instance. done
+// releases the instance and closes the source.
+func openCodec(ctx context.Context, spec string) (inst codec.Instance, done func(), err error) {
+	src, closeSrc, err := app.OpenSource(ctx, spec, toolConfig())
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, func() { _ = closeSrc(context.Background()) }, nil
+	inst, err = src.Acquire(ctx)
+	if err != nil {
+		_ = closeSrc(context.Background())
+		return nil, nil, fmt.Errorf("lease %s: %w", spec, err)
+	}
+	return inst, func() {
+		inst.Release()
+		_ = closeSrc(context.Background())
+	}, nil
 }
 
 // toolConfig is the pool configuration of the one-shot tools (codec check,
