@@ -104,7 +104,7 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 }
 
 // writeLoop drains the queue into the transport until the connection closes.
-func (c *Conn) writeLoop(onWrite func(*Frame)) {
+func (c *Conn) writeLoop() {
 	defer close(c.stopped)
 	var batch []*Frame
 	for range c.signal {
@@ -120,9 +120,6 @@ func (c *Conn) writeLoop(onWrite func(*Frame)) {
 			if err := c.t.WriteFrame(f); err != nil {
 				c.Close(CloseGoingAway, "write failed")
 				return
-			}
-			if onWrite != nil {
-				onWrite(f)
 			}
 			batch[i] = nil
 		}

@@ -210,7 +210,7 @@ func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
 	}
 	h.sessions[c.SessionKey][c] = struct{}{}
 	h.mu.Unlock()
-	go c.writeLoop(nil)
+	go c.writeLoop()
 	joined := make(chan struct{})
 	if err := r.send(ctx, func() { r.join(c); close(joined) }); err != nil {
 		h.Leave(c)
