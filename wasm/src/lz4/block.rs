@@ -29,19 +29,15 @@ const MAX_HASH_LOG: u32 = 13;
 /// Reads 4 little-endian bytes at `i`; None past the end.
 #[inline(always)]
 fn read_u32(s: &[u8], i: usize) -> Option<u32> {
-    match s.get(i..) {
-        Some(&[a, b, c, d, ..]) => Some(u32::from_le_bytes([a, b, c, d])),
-        _ => None,
-    }
+    let b: [u8; 4] = s.get(i..)?.get(..4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
 }
 
 /// Reads 8 little-endian bytes at `i`; None past the end.
 #[inline(always)]
 fn read_u64(s: &[u8], i: usize) -> Option<u64> {
-    match s.get(i..) {
-        Some(&[a, b, c, d, e, f, g, h, ..]) => Some(u64::from_le_bytes([a, b, c, d, e, f, g, h])),
-        _ => None,
-    }
+    let b: [u8; 8] = s.get(i..)?.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(b))
 }
 
 /// Bytes an extended length of `n` (after the nibble's 15) takes.
@@ -50,14 +46,78 @@ const fn ext_bytes(n: usize) -> usize {
     n / 255 + 1
 }
 
-/// Appends the length bytes for `n` (the part above the nibble's 15).
+/// Writes the length bytes for `n` (the part above the nibble's 15) at
+/// `dst[at..]` and returns the position after them.
 #[inline(always)]
-fn put_ext(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 255 {
-        out.push(255);
-        n -= 255;
+fn put_ext(dst: &mut [u8], at: usize, n: usize) -> Option<usize> {
+    let full = n / 255;
+    let bytes = dst.get_mut(at..)?.get_mut(..=full)?;
+    let (last, run) = bytes.split_last_mut()?;
+    if full > 0 {
+        run.fill(255);
     }
-    out.push(n as u8);
+    *last = (n - full * 255) as u8;
+    Some(at + full + 1)
+}
+
+/// Writes one sequence at `dst[at..]`: the token, the literals
+/// `src[anchor..anchor + lits]` and, unless `m` is None (the last
+/// sequence), the match's offset and length (`ml + 4` bytes). Returns the
+/// position after it. Up to 16 literals go as one fixed 16-byte copy when
+/// both sides have the room; later writes and the final truncation take
+/// care of the excess.
+#[inline(always)]
+fn put_sequence(
+    dst: &mut [u8],
+    at: usize,
+    src: &[u8],
+    anchor: usize,
+    lits: usize,
+    m: Option<(u16, usize)>,
+) -> Option<usize> {
+    if let Some((offset, ml)) = m {
+        if lits < 15 && ml < 15 && at + 3 + WILD <= dst.len() && anchor + WILD <= src.len() {
+            // The common short sequence: the token and the offset as fixed
+            // stores, the literals (if any) as one 16-byte copy.
+            let d = dst.get_mut(at..)?.get_mut(..3 + WILD)?;
+            *d.get_mut(0)? = ((lits as u8) << 4) | ml as u8;
+            if lits > 0 {
+                copy16(d, 1, src.get(anchor..)?)?;
+            }
+            let [lo, hi] = offset.to_le_bytes();
+            *d.get_mut(1 + lits)? = lo;
+            *d.get_mut(2 + lits)? = hi;
+            return Some(at + 3 + lits);
+        }
+    }
+    let ml_nibble = m.map_or(0, |(_, ml)| ml.min(15) as u8);
+    *dst.get_mut(at)? = ((lits.min(15) as u8) << 4) | ml_nibble;
+    let mut op = at + 1;
+    if lits >= 15 {
+        op = put_ext(dst, op, lits - 15)?;
+    }
+    copy_literals(dst, op, src, anchor, lits)?;
+    op += lits;
+    if let Some((offset, ml)) = m {
+        dst.get_mut(op..)?
+            .get_mut(..2)?
+            .copy_from_slice(&offset.to_le_bytes());
+        op += 2;
+        if ml >= 15 {
+            op = put_ext(dst, op, ml - 15)?;
+        }
+    }
+    Some(op)
+}
+
+/// Makes `out[base..]` at least `n` bytes of zeroed room for a block of
+/// `n` bytes, plus up to 16 more for the fixed literal copies if the
+/// capacity already has them. Done on the first sequence, so incompressible
+/// blocks, which write none, zero nothing.
+#[inline(never)]
+fn make_room(out: &mut Vec<u8>, base: usize, n: usize) {
+    let room = (n + WILD).min(out.capacity().saturating_sub(base)).max(n);
+    out.resize(base + room, 0);
 }
 
 /// The encoded size of a sequence with `lits` literals and a match of
@@ -106,7 +166,9 @@ impl Compressor {
     /// Returns false, leaving `out` as it was, when the block would not
     /// shrink: the caller then stores it. `out` never grows by more than
     /// `end - start - 1` bytes, so reserving the block's length up front
-    /// is enough. Positions must fit in u32.
+    /// is enough: the block is written into zeroed room of that length
+    /// (plus up to 16 bytes of slack the capacity already has), which is
+    /// then cut to what was written. Positions must fit in u32.
     pub fn compress(
         &mut self,
         src: &[u8],
@@ -137,7 +199,13 @@ impl Compressor {
         out: &mut Vec<u8>,
     ) -> Option<()> {
         let n = end.checked_sub(start)?;
-        let budget = out.len().checked_add(n)?;
+        // Only src[..end] is read, so fixed-size literal copies stay inside
+        // the block.
+        let src = src.get(..end)?;
+        // The block is written at out[base..], op bytes so far; it must stay
+        // under n bytes.
+        let base = out.len();
+        let mut op = 0;
         let mut anchor = start;
         if n > MF_LIMIT {
             let ip_limit = end - MF_LIMIT;
@@ -193,19 +261,15 @@ impl Compressor {
                     len += 1;
                 }
                 let ml = len - MIN_MATCH;
-                let lits = src.get(anchor..ip)?;
-                if out.len() + sequence_len(lits.len(), Some(ml)) >= budget {
+                let lits = ip - anchor;
+                if op + sequence_len(lits, Some(ml)) >= n {
                     return None;
                 }
-                out.push(((lits.len().min(15) as u8) << 4) | ml.min(15) as u8);
-                if lits.len() >= 15 {
-                    put_ext(out, lits.len() - 15);
+                if out.len() == base {
+                    make_room(out, base, n);
                 }
-                out.extend_from_slice(lits);
-                out.extend_from_slice(&((ip - cand) as u16).to_le_bytes());
-                if ml >= 15 {
-                    put_ext(out, ml - 15);
-                }
+                let dst = out.get_mut(base..)?;
+                op = put_sequence(dst, op, src, anchor, lits, Some(((ip - cand) as u16, ml)))?;
                 ip += len;
                 anchor = ip;
                 if ip > ip_limit {
@@ -219,15 +283,16 @@ impl Compressor {
             }
         }
         // The last sequence: literals only.
-        let lits = src.get(anchor..end)?;
-        if out.len() + sequence_len(lits.len(), None) >= budget {
+        let lits = end.checked_sub(anchor)?;
+        if op + sequence_len(lits, None) >= n {
             return None;
         }
-        out.push((lits.len().min(15) as u8) << 4);
-        if lits.len() >= 15 {
-            put_ext(out, lits.len() - 15);
+        if out.len() == base {
+            make_room(out, base, n);
         }
-        out.extend_from_slice(lits);
+        let dst = out.get_mut(base..)?;
+        op = put_sequence(dst, op, src, anchor, lits, None)?;
+        out.truncate(base + op);
         Some(())
     }
 }
@@ -714,9 +779,10 @@ mod tests {
     fn length_bytes_read_back_at_any_length() {
         for n in (0..3000).chain([65_535, 1 << 20]) {
             for lead in 0..3 {
-                let mut src = vec![9; lead];
-                put_ext(&mut src, n);
-                let bytes = src.len() - lead;
+                let bytes = ext_bytes(n);
+                let mut src = vec![9; lead + bytes];
+                assert_eq!(put_ext(&mut src, lead, n), Some(lead + bytes));
+                assert_eq!(put_ext(&mut src[..lead + bytes - 1], lead, n), None);
                 src.extend_from_slice(&[255; 9]);
                 let mut ip = lead;
                 assert_eq!(ext_len(&src, &mut ip, 15), Ok(15 + n), "n {}", n);
