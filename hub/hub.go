@@ -116,8 +116,6 @@ type Hub struct {
 	// closingFlag mirrors closing for the rooms' hot loop, without h.mu.
 	closingFlag atomic.Bool
 	roomsWG     sync.WaitGroup
-	userConn    map[string]int
-	ipConn      map[string]int
 	sessions    map[string]map[*Conn]struct{}
 }
 
@@ -133,8 +131,6 @@ func New(cfg Config, src codec.Source, store Store, writer Persister, log *slog.
 	return &Hub{
 		cfg: cfg, src: src, store: store, writer: writer, log: log, obs: obs,
 		rooms:    make(map[string]*room),
-		userConn: make(map[string]int),
-		ipConn:   make(map[string]int),
 		sessions: make(map[string]map[*Conn]struct{}),
 	}
 }
@@ -185,14 +181,6 @@ func (h *Hub) tryStop(r *room) bool {
 	return true
 }
 
-// ConnCounts reports how many sockets a user and an IP hold, for the
-// per-user and per-IP caps applied before an upgrade.
-func (h *Hub) ConnCounts(userID, ip string) (byUser, byIP int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.userConn[userID], h.ipConn[ip]
-}
-
 // Join adds c to a room and starts its writer. It returns once the room
 // has taken the connection; Leave must be called when the socket ends.
 func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
@@ -203,8 +191,6 @@ func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
 	c.maxBytes = h.cfg.SendQueueBytes
 	c.room = r
 	h.mu.Lock()
-	h.userConn[c.UserID]++
-	h.ipConn[c.IP]++
 	if h.sessions[c.SessionKey] == nil {
 		h.sessions[c.SessionKey] = make(map[*Conn]struct{})
 	}
@@ -236,12 +222,6 @@ func (h *Hub) Leave(c *Conn) {
 		return
 	}
 	h.mu.Lock()
-	if h.userConn[c.UserID]--; h.userConn[c.UserID] <= 0 {
-		delete(h.userConn, c.UserID)
-	}
-	if h.ipConn[c.IP]--; h.ipConn[c.IP] <= 0 {
-		delete(h.ipConn, c.IP)
-	}
 	if set := h.sessions[c.SessionKey]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
