@@ -159,6 +159,31 @@ pub const fn varint_len(v: u64) -> usize {
     }
 }
 
+/// The minimal bincode-2 standard varint of `v`, as `put_varint` writes
+/// it: the bytes, of which the first `varint_len(v)` count, and that count.
+pub fn varint_bytes(v: u64) -> ([u8; 9], usize) {
+    let mut b = [0u8; 9];
+    let le = v.to_le_bytes();
+    let n = varint_len(v);
+    let (marker, rest) = b.split_at_mut(1);
+    match n {
+        1 => marker[0] = v as u8,
+        3 => {
+            marker[0] = U16;
+            rest[..2].copy_from_slice(&le[..2]);
+        }
+        5 => {
+            marker[0] = U32;
+            rest[..4].copy_from_slice(&le[..4]);
+        }
+        _ => {
+            marker[0] = U64;
+            rest.copy_from_slice(&le);
+        }
+    }
+    (b, n)
+}
+
 /// Appends the minimal bincode-2 standard varint of `v`, as upstream writes.
 /// The caller reserves the space (`varint_len`).
 pub fn put_varint(out: &mut Vec<u8>, v: u64) {
@@ -265,6 +290,8 @@ mod tests {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(out.len(), varint_len(v), "{}", v);
+            let (bytes, n) = varint_bytes(v);
+            assert_eq!(&bytes[..n], &out[..], "{}", v);
             let mut r = Reader { rest: &out };
             assert_eq!(r.varint(), Ok(v));
             assert!(r.rest.is_empty());
