@@ -237,24 +237,8 @@ impl Compressor {
                 }
                 // Extend forward, eight bytes at a time, then backward over
                 // the pending literals.
-                let mut len = MIN_MATCH;
-                let (mut a, mut b) = (cand + MIN_MATCH, ip + MIN_MATCH);
-                while b + 8 <= match_limit {
-                    let x = read_u64(src, a)? ^ read_u64(src, b)?;
-                    if x != 0 {
-                        len += (x.trailing_zeros() / 8) as usize;
-                        b = match_limit;
-                        break;
-                    }
-                    len += 8;
-                    a += 8;
-                    b += 8;
-                }
-                while b < match_limit && src.get(a)? == src.get(b)? {
-                    len += 1;
-                    a += 1;
-                    b += 1;
-                }
+                let mut len =
+                    MIN_MATCH + extend(src, cand + MIN_MATCH, ip + MIN_MATCH, match_limit)?;
                 while ip > anchor && cand > window && src.get(ip - 1)? == src.get(cand - 1)? {
                     ip -= 1;
                     cand -= 1;
@@ -295,6 +279,35 @@ impl Compressor {
         out.truncate(base + op);
         Some(())
     }
+}
+
+/// How many bytes at `src[b..]` equal those at `src[a..]` (`a < b`),
+/// stopping at `limit`: eight at a time, then one at a time. The first word
+/// is compared outside the loop, since most matches end inside it.
+#[inline(always)]
+fn extend(src: &[u8], mut a: usize, mut b: usize, limit: usize) -> Option<usize> {
+    let start = b;
+    if b + 8 <= limit {
+        let x = read_u64(src, a)? ^ read_u64(src, b)?;
+        if x != 0 {
+            return Some((x.trailing_zeros() / 8) as usize);
+        }
+        a += 8;
+        b += 8;
+        while b + 8 <= limit {
+            let x = read_u64(src, a)? ^ read_u64(src, b)?;
+            if x != 0 {
+                return Some(b - start + (x.trailing_zeros() / 8) as usize);
+            }
+            a += 8;
+            b += 8;
+        }
+    }
+    while b < limit && src.get(a)? == src.get(b)? {
+        a += 1;
+        b += 1;
+    }
+    Some(b - start)
 }
 
 /// Where a block's output may go, as absolute positions in the output.
