@@ -536,8 +536,14 @@ fn sequences(
     let (mut i, mut o) = (*ip, *op);
     let result = loop {
         if let Some((ni, no)) = short_sequence(src, i, dst, o, lim.window, end) {
+            // Two per loop iteration: fewer trips round the loop, whose
+            // every turn costs wazero moves between registers and stack.
             i = ni;
             o = no;
+            if let Some((ni, no)) = short_sequence(src, i, dst, o, lim.window, end) {
+                i = ni;
+                o = no;
+            }
             continue;
         }
         let at = i;
