@@ -278,18 +278,67 @@ func LoadAvg() float64 {
 // boot, from /proc/stat: Tasks is user, nice, system and steal time;
 // Interrupts is irq and softirq time, where much of the loopback network
 // stack's work is accounted, on behalf of no process in particular.
+// KernelThreads is the part of Tasks spent in kernel threads (ksoftirqd,
+// kworker, jbd2: network and disk work done for whoever asked, such as a
+// server's fsync), summed over /proc.
 type MachineCPU struct {
-	Tasks, Interrupts time.Duration
+	Tasks, Interrupts, KernelThreads time.Duration
 }
 
-// ReadMachineCPU reads /proc/stat (zeros if it cannot).
+// ReadMachineCPU reads /proc/stat and the kernel threads' times (zeros
+// where it cannot).
 func ReadMachineCPU() MachineCPU {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return MachineCPU{}
 	}
 	m, _ := parseMachineCPU(b)
+	m.KernelThreads = kernelThreadsCPU()
 	return m
+}
+
+// pfKthread is PF_KTHREAD, the flag (field 9 of /proc/<pid>/stat) that
+// marks a kernel thread.
+const pfKthread = 0x00200000
+
+// kernelThreadsCPU sums utime+stime over the kernel threads alive now.
+func kernelThreadsCPU() time.Duration {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		if cpu, kthread := parseKthreadCPU(stat); kthread {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// parseKthreadCPU returns a task's CPU time and whether it is a kernel thread.
+func parseKthreadCPU(stat []byte) (time.Duration, bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64) // field 9
+	if err != nil || flags&pfKthread == 0 {
+		return 0, false
+	}
+	cpu, err := parseStatCPU(stat)
+	return cpu, err == nil
 }
 
 func parseMachineCPU(stat []byte) (MachineCPU, error) {

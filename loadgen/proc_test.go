@@ -34,6 +34,23 @@ func TestParseProcFiles(t *testing.T) {
 	}
 }
 
+func TestParseKthreadCPU(t *testing.T) {
+	stat, err := os.ReadFile("testdata/stat.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, k := parseKthreadCPU(stat); k {
+		t.Error("a user process (flags 4194560) was taken for a kernel thread")
+	}
+	kthread := []byte("15 (rcu_preempt) I 2 0 0 0 -1 2129984 0 0 0 0 3 491 0 0 20 0 1 0 8 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0\n")
+	if cpu, k := parseKthreadCPU(kthread); !k || cpu != 4940*time.Millisecond {
+		t.Errorf("kernel thread: cpu %v kthread %v; want 4.94s true", cpu, k)
+	}
+	if kernelThreadsCPU() <= 0 {
+		t.Log("no kernel thread CPU time visible (a container without host kthreads?)")
+	}
+}
+
 func TestProcSourceSelf(t *testing.T) {
 	st, err := ProcSource{Pid: os.Getpid()}.Read()
 	if err != nil {

@@ -39,6 +39,7 @@ var rows = []row{
 	{"server peak RSS MB", func(r *Result) float64 { return r.ServerRSSMB }, "%.1f", true, true, true},
 	{"machine load avg 1m", func(r *Result) float64 { return r.LoadAvg }, "%.2f", true, true, false},
 	{"kernel irq+softirq CPU s", func(r *Result) float64 { return r.InterruptCPUS }, "%.2f", true, false, false},
+	{"kernel threads CPU s", func(r *Result) float64 { return r.KernelThreadCPUS }, "%.2f", true, false, false},
 	{"other processes CPU s", func(r *Result) float64 { return r.OtherCPUS }, "%.2f", true, false, false},
 	{"generator CPU s", func(r *Result) float64 { return r.GeneratorCPUS }, "%.2f", true, false, false},
 	{"RSS before MB", func(r *Result) float64 { return r.RSSBeforeMB }, "%.1f", false, true, true},

@@ -185,10 +185,12 @@ type Result struct {
 	LoadAvg float64 `json:"load_avg_1m"`
 	// OtherCPUS is the CPU time other processes on the machine used while
 	// the load ran: near 0 for an undisturbed run. InterruptCPUS is the
-	// kernel's irq and softirq time meanwhile, mostly the loopback network
-	// work of this run that no process is charged for.
-	OtherCPUS     float64 `json:"other_cpu_s"`
-	InterruptCPUS float64 `json:"interrupt_cpu_s"`
+	// kernel's irq and softirq time meanwhile, and KernelThreadCPUS its
+	// threads' (ksoftirqd, kworker, jbd2): mostly the loopback network and
+	// disk work of this run, which no process is charged for.
+	OtherCPUS        float64 `json:"other_cpu_s"`
+	InterruptCPUS    float64 `json:"interrupt_cpu_s"`
+	KernelThreadCPUS float64 `json:"kernel_thread_cpu_s"`
 
 	// Idle test figures.
 	IdleConns    int     `json:"idle_conns,omitempty"`
@@ -546,6 +548,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	machineAfter := ReadMachineCPU()
 	res.InterruptCPUS = (machineAfter.Interrupts - machineBefore.Interrupts).Seconds()
 	tasks := (machineAfter.Tasks - machineBefore.Tasks).Seconds()
+	res.KernelThreadCPUS = max(0, (machineAfter.KernelThreads - machineBefore.KernelThreads).Seconds())
 
 	tally := r.tracker.Tally()
 	res.DurationS = elapsed.Seconds()
@@ -562,7 +565,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	}
 	if r.sampler != nil {
 		res.ServerCPUS = (after.CPU - before.CPU).Seconds()
-		res.OtherCPUS = max(0, tasks-res.ServerCPUS-res.GeneratorCPUS)
+		res.OtherCPUS = max(0, tasks-res.KernelThreadCPUS-res.ServerCPUS-res.GeneratorCPUS)
 		res.ServerRSSMB = mb(r.sampler.Peak())
 		res.ServerRSSEndMB = mb(after.RSS)
 		if res.Deliveries > 0 {
