@@ -2,22 +2,20 @@
 //! 0xFFFFFFFF): the packet crc of protocol.md § Packet, field 7. It is zlib's
 //! `crc32`, Go's `crc32.ChecksumIEEE` and crc32fast.
 //!
-//! Table-driven, sixteen bytes per step ("slicing-by-16"), with the 16 KB of
-//! tables built at compile time. In wazero each step costs about as much
-//! per byte as slicing-by-8 but runs half as many loop iterations: 5–9%
-//! faster on stored payloads. The bit-at-a-time definition lives in the
-//! tests as the reference the tables are checked against.
+//! Table-driven, eight bytes per step ("slicing-by-8", two steps per loop
+//! turn), with the tables built at compile time. The bit-at-a-time
+//! definition lives in the tests as the reference the tables are checked
+//! against.
 
 /// The reflected IEEE polynomial.
 const POLY: u32 = 0xEDB8_8320;
 
 /// `TABLES[0]` is the classic byte table; `TABLES[k][b]` is the crc of byte
-/// `b` followed by `k` zero bytes, which lets sixteen bytes fold in one
-/// step.
-static TABLES: [[u32; 256]; 16] = build_tables();
+/// `b` followed by `k` zero bytes, which lets eight bytes fold in one step.
+static TABLES: [[u32; 256]; 8] = build_tables();
 
-const fn build_tables() -> [[u32; 256]; 16] {
-    let mut t = [[0u32; 256]; 16];
+const fn build_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
     let mut b = 0;
     while b < 256 {
         let mut crc = b as u32;
@@ -34,7 +32,7 @@ const fn build_tables() -> [[u32; 256]; 16] {
         b += 1;
     }
     let mut k = 1;
-    while k < 16 {
+    while k < 8 {
         let mut b = 0;
         while b < 256 {
             let prev = t[k - 1][b];
@@ -51,31 +49,35 @@ pub fn checksum(data: &[u8]) -> u32 {
     update(0, data)
 }
 
+/// Folds the first 8 bytes of `c` into `crc` (the inverted register).
+#[inline(always)]
+fn step8(crc: u32, c: &[u8]) -> u32 {
+    let lo = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
+    let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+    TABLES[7][(lo & 0xFF) as usize]
+        ^ TABLES[6][((lo >> 8) & 0xFF) as usize]
+        ^ TABLES[5][((lo >> 16) & 0xFF) as usize]
+        ^ TABLES[4][(lo >> 24) as usize]
+        ^ TABLES[3][(hi & 0xFF) as usize]
+        ^ TABLES[2][((hi >> 8) & 0xFF) as usize]
+        ^ TABLES[1][((hi >> 16) & 0xFF) as usize]
+        ^ TABLES[0][(hi >> 24) as usize]
+}
+
 /// Continues a CRC-32 `crc` (a previous result, or 0 to start) over `data`.
 pub fn update(crc: u32, data: &[u8]) -> u32 {
     let mut crc = !crc;
-    let mut chunks = data.chunks_exact(16);
+    // Two 8-byte steps per loop iteration: in the host's instrumented
+    // module every turn of a loop costs a countdown check, and 16 bytes per
+    // turn made stored payloads 5% faster (slicing-by-16 was not).
+    let mut pairs = data.chunks_exact(16);
+    for c in &mut pairs {
+        let (a, b) = c.split_at(8);
+        crc = step8(step8(crc, a), b);
+    }
+    let mut chunks = pairs.remainder().chunks_exact(8);
     for c in &mut chunks {
-        let a = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) ^ crc;
-        let b = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-        let d = u32::from_le_bytes([c[8], c[9], c[10], c[11]]);
-        let e = u32::from_le_bytes([c[12], c[13], c[14], c[15]]);
-        crc = TABLES[15][(a & 0xFF) as usize]
-            ^ TABLES[14][((a >> 8) & 0xFF) as usize]
-            ^ TABLES[13][((a >> 16) & 0xFF) as usize]
-            ^ TABLES[12][(a >> 24) as usize]
-            ^ TABLES[11][(b & 0xFF) as usize]
-            ^ TABLES[10][((b >> 8) & 0xFF) as usize]
-            ^ TABLES[9][((b >> 16) & 0xFF) as usize]
-            ^ TABLES[8][(b >> 24) as usize]
-            ^ TABLES[7][(d & 0xFF) as usize]
-            ^ TABLES[6][((d >> 8) & 0xFF) as usize]
-            ^ TABLES[5][((d >> 16) & 0xFF) as usize]
-            ^ TABLES[4][(d >> 24) as usize]
-            ^ TABLES[3][(e & 0xFF) as usize]
-            ^ TABLES[2][((e >> 8) & 0xFF) as usize]
-            ^ TABLES[1][((e >> 16) & 0xFF) as usize]
-            ^ TABLES[0][(e >> 24) as usize];
+        crc = step8(crc, c);
     }
     for &b in chunks.remainder() {
         crc = (crc >> 8) ^ TABLES[0][((crc ^ b as u32) & 0xFF) as usize];
