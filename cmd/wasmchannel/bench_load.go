@@ -81,7 +81,7 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
-		fmt.Fprintln(stderr, "Everything runs on loopback. The generator raises its open-file limit to the hard limit; --idle N needs about N+100 descriptors in each process (see docs/BENCHMARKS.md).")
+		fmt.Fprintln(stderr, "Everything runs on loopback. The generator raises its open-file limit to the hard limit; --idle N needs about N+100 descriptors in each process (see the README, Server load).")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
