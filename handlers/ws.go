@@ -120,7 +120,6 @@ func (s *server) websocket(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", "10")
 		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this "+who+" has too many open connections")
 	}
-	defer s.conns.release(id.User.ID, ip)
 	up := websocket.Upgrader{
 		// Zero sizes reuse the HTTP server's buffers for reading, and the
 		// pool lends a write buffer only while a frame is being written, so
@@ -133,9 +132,16 @@ func (s *server) websocket(c echo.Context) error {
 	ws, err := up.Upgrade(c.Response(), req, nil)
 	if err != nil {
 		// Upgrade has already answered the client.
+		s.conns.release(id.User.ID, ip)
 		return nil
 	}
-	s.serveSocket(ws, room, id.User.ID, id.User.Name, ip, id.Session.TokenHash)
+	// The socket runs on its own goroutine and the handler returns, so an
+	// idle socket keeps neither net/http's request stack nor its buffers
+	// (about 25 KB each, measured with bench load --idle).
+	go func() {
+		defer s.conns.release(id.User.ID, ip)
+		s.serveSocket(ws, room, id.User.ID, id.User.Name, ip, id.Session.TokenHash)
+	}()
 	return nil
 }
 
