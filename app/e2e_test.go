@@ -154,27 +154,7 @@ func (s *server) dial(u user, room string) *client {
 		}
 		s.t.Fatalf("dial %s as %s: %v (status %d)", path, u.Name, err, status)
 	}
-	c := &client{t: s.t, ws: ws, c: codec.NewGo(), in: make(chan codec.Packet, 4096), err: make(chan error, 1)}
-	go func() {
-		dec := codec.NewGo()
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				c.err <- err
-				close(c.in)
-				return
-			}
-			p, err := dec.Decode(data, 1<<20)
-			if err != nil {
-				c.err <- fmt.Errorf("server sent an undecodable packet: %w", err)
-				close(c.in)
-				return
-			}
-			c.in <- p
-		}
-	}()
-	s.t.Cleanup(func() { ws.Close() })
-	return c
+	return wrap(s.t, ws)
 }
 
 func (c *client) send(p codec.Packet) {
