@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -27,16 +29,27 @@ type server struct {
 }
 
 func newServer(t testing.TB, cfg Config) *server {
+	return startServer(t, cfg, false)
+}
+
+// startServer serves plain HTTP, or TLS when secure: a TLS socket cannot
+// writev, so batches take the copy-and-write path.
+func startServer(t testing.TB, cfg Config, secure bool) *server {
 	t.Helper()
 	s := &server{conns: make(chan *Conn, 16)}
 	up := &websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Upgrade(up, w, r, nil, cfg)
 		if err != nil {
 			return
 		}
 		s.conns <- c
 	}))
+	if secure {
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
 	t.Cleanup(s.Close)
 	return s
 }
@@ -97,7 +110,13 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" // RFC 6455 § 1.3
 
 func dialRaw(t testing.TB, s *httptest.Server) *rawClient {
 	t.Helper()
-	c, err := dial(s.Listener.Addr().String())
+	var tc *tls.Config
+	if s.TLS != nil {
+		tc = &tls.Config{RootCAs: x509.NewCertPool()}
+		tc.RootCAs.AddCert(s.Certificate())
+		tc.ServerName = "example.com"
+	}
+	c, err := dialTLS(s.Listener.Addr().String(), tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +126,17 @@ func dialRaw(t testing.TB, s *httptest.Server) *rawClient {
 
 // dial connects and does the opening handshake (§ 4.1), checking the
 // server's accept key.
-func dial(addr string) (*rawClient, error) {
-	nc, err := net.Dial("tcp", addr)
+func dial(addr string) (*rawClient, error) { return dialTLS(addr, nil) }
+
+// dialTLS is dial over TLS when tc is not nil.
+func dialTLS(addr string, tc *tls.Config) (*rawClient, error) {
+	var nc net.Conn
+	var err error
+	if tc != nil {
+		nc, err = tls.Dial("tcp", addr, tc)
+	} else {
+		nc, err = net.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -35,10 +35,18 @@ func packet(seq int) []byte {
 // frames, server pings, pongs to the client's pings and a final close
 // reach a strict client as separate, intact frames, in order.
 func TestStrictClientSeesEveryFrame(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) { testStrictClient(t, false) })
+	t.Run("tls", func(t *testing.T) { testStrictClient(t, true) })
+}
+
+func testStrictClient(t *testing.T, secure bool) {
 	const total = 3000
-	s := newServer(t, Config{MaxBatchFrames: 16})
+	s := startServer(t, Config{MaxBatchFrames: 16}, secure)
 	cl := dialRaw(t, s.Server)
 	c := s.accept(t)
+	if c.writev == secure {
+		t.Fatalf("writev %v over TLS %v", c.writev, secure)
+	}
 	readErr := readLoop(c)
 	c.StartPinger(2 * time.Millisecond)
 
