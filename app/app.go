@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,45 +27,6 @@ import (
 	"github.com/wasmchannel/wasmchannel/web"
 )
 
-// Config is everything `serve` can set. Zero values take the defaults.
-type Config struct {
-	Addr string // 127.0.0.1:8080
-	// DBPath is the store: a SQLite file path (db.DefaultTarget) or a
-	// postgres:// URL (db.Open).
-	DBPath         string
-	Codec          string // go | wasm | PATH.wasm (wasm)
-	Secret         string // generated and kept in the database when empty
-	TrustedOrigins []string
-	RateLimit      int // packets/s per user; 0 turns it off
-	MaxPayload     int // 999
-	HistoryCache   int // 100
-	// MaxConnsPerUser and MaxConnsPerIP cap sockets (0 = unlimited).
-	MaxConnsPerUser int
-	MaxConnsPerIP   int
-	// SendQueueBytes bounds each socket's unsent bytes (1 MiB).
-	SendQueueBytes int
-	// IdleGrace is how long an empty room keeps its codec instance.
-	IdleGrace time.Duration
-	// SecureCookies marks cookies Secure, for a server behind HTTPS.
-	SecureCookies bool
-	// SessionSweep is how often sockets are checked against their sessions
-	// and closed when the session has ended (5s).
-	SessionSweep time.Duration
-	Pool         host.Config
-	Version      string
-	Log          *slog.Logger
-	// AuthScrypt overrides the password-hash cost (tests use a cheap one).
-	AuthScrypt *auth.ScryptParams
-	// AuthLimits overrides the sign-in brute-force limits.
-	AuthLimits *auth.Limits
-	// ReadHeaderTimeout, ReadTimeout and IdleTimeout override the HTTP
-	// server's timeouts (handlers.HTTPServer: 5s, 30s, 90s), which drop
-	// slowloris clients and idle keep-alives; tests shorten them.
-	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
-	IdleTimeout       time.Duration
-}
-
 // App is a running server.
 type App struct {
 	cfg     Config
@@ -79,6 +39,7 @@ type App struct {
 	HTTP    *http.Server
 	log     *slog.Logger
 
+	sessions    *sessionCheck
 	closeSource func(context.Context) error
 	stopSweep   context.CancelFunc
 	sweepDone   chan struct{}
@@ -87,25 +48,11 @@ type App struct {
 // New opens the database (migrating it), the codec and everything above
 // them. Nothing listens until Serve.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
-	}
-	if cfg.DBPath == "" {
-		cfg.DBPath = db.DefaultTarget
-	}
-	if cfg.Codec == "" {
-		cfg.Codec = "wasm"
-	}
-	if cfg.MaxPayload <= 0 {
-		cfg.MaxPayload = 999
-	}
-	if cfg.SessionSweep <= 0 {
-		cfg.SessionSweep = 5 * time.Second
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
 	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
 	d, err := db.Open(ctx, cfg.DBPath)
 	if err != nil {
@@ -127,10 +74,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.closeEarly()
 		return nil, fmt.Errorf("auth secret: %w", err)
 	}
-	acfg := auth.Config{Secret: secret, TrustedOrigins: cfg.TrustedOrigins, Secure: cfg.SecureCookies}
-	if cfg.AuthScrypt != nil {
-		acfg.Scrypt = *cfg.AuthScrypt
-	}
+	acfg := auth.Config{Secret: secret, TrustedOrigins: cfg.TrustedOrigins, Secure: cfg.SecureCookies, Scrypt: *cfg.AuthScrypt}
 	if cfg.AuthLimits != nil {
 		acfg.Limits = *cfg.AuthLimits
 	}
@@ -145,6 +89,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		SendQueueBytes: cfg.SendQueueBytes,
 	}, a.Source, d, a.Writer, log, a.Metrics)
 	e := handlers.New(handlers.Config{
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxFrameBytes:   cfg.MaxFrameBytes,
 		MaxConnsPerUser: cfg.MaxConnsPerUser,
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		Version:         cfg.Version,
@@ -153,16 +99,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Metrics: a.Metrics.Handler(),
 		Extra:   func(e *echo.Echo) { web.Register(e, wasm.Module) },
 	})
-	a.HTTP = handlers.HTTPServer(cfg.Addr, e)
-	if cfg.ReadHeaderTimeout > 0 {
-		a.HTTP.ReadHeaderTimeout = cfg.ReadHeaderTimeout
-	}
-	if cfg.ReadTimeout > 0 {
-		a.HTTP.ReadTimeout = cfg.ReadTimeout
-	}
-	if cfg.IdleTimeout > 0 {
-		a.HTTP.IdleTimeout = cfg.IdleTimeout
-	}
+	a.HTTP = handlers.HTTPServer(cfg.Addr, e, handlers.Timeouts{
+		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Idle: cfg.IdleTimeout,
+	})
+	a.sessions = newSessionCheck(a.Auth, cfg.SessionSweep, log)
 	return a, nil
 }
 
@@ -214,7 +154,8 @@ func (a *App) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.Hub.SweepSessions(ctx, a.sessionLive)
+			a.Hub.SweepSessions(ctx, a.sessions.live)
+			a.sessions.endSweep()
 		case <-purge.C:
 			if n, err := a.DB.DeleteExpiredSessions(ctx, time.Now()); err != nil {
 				a.log.Warn("purge expired sessions", "err", err)
@@ -223,17 +164,6 @@ func (a *App) sweep(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// sessionLive reports whether the session with this token hash still
-// exists and has not expired. A database error counts as live: a transient
-// failure must not disconnect everyone.
-func (a *App) sessionLive(ctx context.Context, tokenHash string) bool {
-	s, _, err := a.DB.SessionByTokenHash(ctx, tokenHash)
-	if errors.Is(err, chat.ErrNotFound) {
-		return false
-	}
-	return err != nil || time.Now().Before(s.ExpiresAt)
 }
 
 // Shutdown stops accepting, closes sockets with 1001, flushes every pending
@@ -266,17 +196,6 @@ func (a *App) closeEarly() {
 	if err := a.DB.Close(); err != nil {
 		a.log.Warn("close database", "err", err)
 	}
-}
-
-// SplitList splits a comma-separated flag value, dropping empty items.
-func SplitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // Migrate opens the store named by target (a file path or postgres:// URL),

@@ -14,12 +14,12 @@ import (
 	"github.com/wasmchannel/wasmchannel/hub"
 )
 
-// Config holds the HTTP-level limits.
+// Config holds the HTTP-level limits; app.DefaultConfig supplies them.
 type Config struct {
-	// MaxBodyBytes caps every request body (default 64 KiB).
+	// MaxBodyBytes caps every request body.
 	MaxBodyBytes int64
 	// MaxFrameBytes caps one WebSocket frame; larger frames close the
-	// socket with 1009 (default 64 KiB).
+	// socket with 1009.
 	MaxFrameBytes int
 	// MaxConnsPerUser and MaxConnsPerIP cap open sockets; 0 is unlimited.
 	MaxConnsPerUser int
@@ -52,12 +52,6 @@ type server struct {
 
 // New builds the Echo application with every route of http-api.md.
 func New(cfg Config, d Deps) *echo.Echo {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 10
-	}
-	if cfg.MaxFrameBytes <= 0 {
-		cfg.MaxFrameBytes = 64 << 10
-	}
 	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter()}
 	e := echo.New()
 	e.HideBanner = true
@@ -134,15 +128,20 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	_ = writeError(c, status, code, msg)
 }
 
-// HTTPServer wraps the Echo app with the timeouts that drop slowloris
-// clients and idle keep-alives.
-func HTTPServer(addr string, h http.Handler) *http.Server {
+// Timeouts are the HTTP server's: they drop slowloris clients and idle
+// keep-alives.
+type Timeouts struct {
+	ReadHeader, Read, Idle time.Duration
+}
+
+// HTTPServer wraps the Echo app with its timeouts.
+func HTTPServer(addr string, h http.Handler, t Timeouts) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		IdleTimeout:       t.Idle,
 		MaxHeaderBytes:    32 << 10,
 	}
 }

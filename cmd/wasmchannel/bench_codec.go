@@ -7,54 +7,18 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
 )
 
-// benchSubcommands dispatches `wasmchannel bench NAME`. Other files add
-// their own from init (`bench load`).
-var benchSubcommands = map[string]command{
-	"codec": {summary: "Go vs WASM codec encode/decode/round-trip throughput", run: runBenchCodec},
-}
-
 func init() {
-	register("bench", "benchmarks (codec|load)", runBench)
-}
-
-func runBench(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		benchUsage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	sub, ok := benchSubcommands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "wasmchannel bench: unknown benchmark %q\n\n", args[0])
-		benchUsage(stderr)
-		return 2
-	}
-	return sub.run(args[1:], stdout, stderr)
-}
-
-func benchUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: wasmchannel bench <benchmark> [flags]")
-	fmt.Fprintln(w)
-	names := make([]string, 0, len(benchSubcommands))
-	for n := range benchSubcommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, benchSubcommands[n].summary)
-	}
+	register("bench codec", "Go vs WASM codec encode/decode/round-trip throughput", runBenchCodec)
 }
 
 // benchResult is one measurement; its JSON keys are the documented output
@@ -98,7 +62,7 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmchannel bench codec: unexpected argument %q\n", rest[0])
 		return 2
 	}
-	specs := splitList(*codecsFlag)
+	specs := app.SplitList(*codecsFlag)
 	if len(specs) == 0 {
 		fmt.Fprintln(stderr, "wasmchannel bench codec: --codecs is empty")
 		return 2
@@ -326,18 +290,8 @@ func printBenchTable(w io.Writer, results []benchResult, specs []string, sizes [
 	}
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func parseSizes(s string) ([]int, error) {
-	fields := splitList(s)
+	fields := app.SplitList(s)
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("no sizes")
 	}

@@ -22,9 +22,9 @@ import (
 )
 
 func init() {
-	benchSubcommands["load"] = command{summary: "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", run: runBenchLoad}
-	benchSubcommands["baseline-server"] = command{summary: "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", run: runBaselineServer}
-	benchSubcommands["profiled-serve"] = command{summary: "(internal) serve with CPU and heap profiles, for bench load --server-cpuprofile", run: runProfiledServe}
+	register("bench load", "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", runBenchLoad)
+	register("bench baseline-server", "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", runBaselineServer)
+	register("bench profiled-serve", "(internal) serve with CPU and heap profiles, for bench load --server-cpuprofile", runProfiledServe)
 }
 
 // loadFlags are the options of `bench load` (issue 6).
@@ -95,7 +95,7 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmchannel bench load: unexpected argument %q\n", rest[0])
 		return 2
 	}
-	codecs := splitList(f.codecs)
+	codecs := app.SplitList(f.codecs)
 	if f.url == "" && len(codecs) == 0 {
 		fmt.Fprintln(stderr, "wasmchannel bench load: --codec is empty")
 		return 2

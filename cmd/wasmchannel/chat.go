@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
 )
 
@@ -35,86 +36,138 @@ type packetJSON struct {
 }
 
 func runChat(args []string, stdout, stderr io.Writer) int {
+	o, code := chatFlags(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	ws, err := dialRoom(o.url, o.token)
+	if err != nil {
+		fmt.Fprintln(stderr, "chat:", err)
+		return 1
+	}
+	defer ws.Close()
+	fmt.Fprintf(stderr, "joined %s; type a line and press enter to send it, Ctrl-D to leave\n", o.room)
+	s := &chatSession{ws: ws, unacked: map[string]bool{}, acked: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.print(stdout, stderr)
+	if err := s.sendLines(os.Stdin, stderr); err != nil {
+		fmt.Fprintln(stderr, "chat: send:", err)
+		return 1
+	}
+	s.leave(5 * time.Second)
+	return 0
+}
+
+// chatOptions are what chat's flags name.
+type chatOptions struct {
+	url         *url.URL // the room's WebSocket
+	room, token string
+}
+
+// chatFlags parses chat's flags; code is the exit code when chat must
+// stop, else -1.
+func chatFlags(args []string, stderr io.Writer) (o chatOptions, code int) {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("url", "http://127.0.0.1:8080", "server base URL")
+	server := fs.String("url", "http://"+app.DefaultConfig().Addr, "server base URL")
 	room := fs.String("room", "room", "room to join")
-	token := fs.String("token", os.Getenv("WASMCHANNEL_TOKEN"), "session token from sign-up or sign-in (or WASMCHANNEL_TOKEN)")
+	tok := fs.String("token", os.Getenv("WASMCHANNEL_TOKEN"), "session token from sign-up or sign-in (or WASMCHANNEL_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return o, 0
 		}
-		return 2
+		return o, 2
 	}
-	if *token == "" {
+	if *tok == "" {
 		fmt.Fprintln(stderr, "chat: --token is required (the \"token\" field of a sign-up or sign-in reply)")
-		return 2
+		return o, 2
 	}
 	u, err := url.Parse(*server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		fmt.Fprintf(stderr, "chat: --url %q: want http://host:port or https://host:port\n", *server)
-		return 2
+		return o, 2
 	}
 	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	u.Path = "/ws/" + url.PathEscape(*room)
-	ws, resp, err := websocket.DefaultDialer.Dial(u.String(), http.Header{"Authorization": {"Bearer " + *token}})
+	return chatOptions{url: u, room: *room, token: *tok}, -1
+}
+
+// dialRoom opens the room's WebSocket with the token as a Bearer header.
+func dialRoom(u *url.URL, token string) (*websocket.Conn, error) {
+	ws, resp, err := websocket.DefaultDialer.Dial(u.String(), http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		if resp != nil {
-			fmt.Fprintf(stderr, "chat: %s: %s\n", u, resp.Status)
-		} else {
-			fmt.Fprintf(stderr, "chat: %s: %v\n", u, err)
+			return nil, fmt.Errorf("%s: %s", u, resp.Status)
 		}
-		return 1
+		return nil, fmt.Errorf("%s: %w", u, err)
 	}
-	defer ws.Close()
-	fmt.Fprintf(stderr, "joined %s; type a line and press enter to send it, Ctrl-D to leave\n", *room)
+	return ws, nil
+}
 
-	var wmu sync.Mutex
+// chatSession is one terminal client's socket and the ids it still waits
+// to see echoed.
+type chatSession struct {
+	ws  *websocket.Conn
+	wmu sync.Mutex // serializes writes
 	// unacked holds ids sent but not yet echoed, so that after stdin ends
 	// (echo hi | wasmchannel chat) the client waits for its acknowledgements.
-	var amu sync.Mutex
-	unacked := map[string]bool{}
-	acked := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		dec := codec.NewGo()
-		enc := json.NewEncoder(stdout)
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-					fmt.Fprintln(stderr, "chat: connection closed:", err)
-				}
-				return
-			}
-			p, err := dec.Decode(data, 1<<20)
-			if err != nil {
-				fmt.Fprintln(stderr, "chat: undecodable packet from server:", err)
-				continue
-			}
-			if p.Kind == codec.KindMessage && p.MessageID != nil {
-				amu.Lock()
-				delete(unacked, *p.MessageID)
-				amu.Unlock()
-				select {
-				case acked <- struct{}{}:
-				default:
-				}
-			}
-			out := packetJSON{Kind: p.Kind.String(), MessageID: p.MessageID, UserID: p.UserID, Payload: string(p.Payload)}
-			if p.Reaction != nil {
-				r := uint32(*p.Reaction)
-				out.Reaction = &r
-			}
-			_ = enc.Encode(out)
-		}
-	}()
+	amu     sync.Mutex
+	unacked map[string]bool
+	acked   chan struct{}
+	done    chan struct{} // closed when the socket's reader ends
+}
 
+// print writes every packet the server sends as a JSON line until the
+// socket closes, and marks echoed messages acknowledged.
+func (s *chatSession) print(stdout, stderr io.Writer) {
+	defer close(s.done)
+	dec := codec.NewGo()
+	enc := json.NewEncoder(stdout)
+	for {
+		_, data, err := s.ws.ReadMessage()
+		if err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				fmt.Fprintln(stderr, "chat: connection closed:", err)
+			}
+			return
+		}
+		p, err := dec.Decode(data, 1<<20)
+		if err != nil {
+			fmt.Fprintln(stderr, "chat: undecodable packet from server:", err)
+			continue
+		}
+		if p.Kind == codec.KindMessage && p.MessageID != nil {
+			s.ack(*p.MessageID)
+		}
+		_ = enc.Encode(toPacketJSON(p))
+	}
+}
+
+func toPacketJSON(p codec.Packet) packetJSON {
+	out := packetJSON{Kind: p.Kind.String(), MessageID: p.MessageID, UserID: p.UserID, Payload: string(p.Payload)}
+	if p.Reaction != nil {
+		r := uint32(*p.Reaction)
+		out.Reaction = &r
+	}
+	return out
+}
+
+func (s *chatSession) ack(id string) {
+	s.amu.Lock()
+	delete(s.unacked, id)
+	s.amu.Unlock()
+	select {
+	case s.acked <- struct{}{}:
+	default:
+	}
+}
+
+// sendLines sends each non-empty line of in as a Message with a fresh id,
+// until in ends or a write fails.
+func (s *chatSession) sendLines(in io.Reader, stderr io.Writer) error {
 	enc := codec.NewGo()
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		line := strings.TrimSpace(in.Text())
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		line := strings.TrimSpace(lines.Text())
 		if line == "" {
 			continue
 		}
@@ -126,23 +179,28 @@ func runChat(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "chat:", err)
 			continue
 		}
-		amu.Lock()
-		unacked[mid] = true
-		amu.Unlock()
-		wmu.Lock()
-		err = ws.WriteMessage(websocket.BinaryMessage, data)
-		wmu.Unlock()
-		if err != nil {
-			fmt.Fprintln(stderr, "chat: send:", err)
-			return 1
+		s.amu.Lock()
+		s.unacked[mid] = true
+		s.amu.Unlock()
+		if err := s.write(websocket.BinaryMessage, data); err != nil {
+			return err
 		}
 	}
-	waitAcks(&amu, unacked, acked, done, 5*time.Second)
-	wmu.Lock()
-	_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
-	wmu.Unlock()
-	<-done
-	return 0
+	return nil
+}
+
+func (s *chatSession) write(kind int, data []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.ws.WriteMessage(kind, data)
+}
+
+// leave waits up to timeout for the acknowledgements, says goodbye and
+// waits for the reader to end.
+func (s *chatSession) leave(timeout time.Duration) {
+	waitAcks(&s.amu, s.unacked, s.acked, s.done, timeout)
+	_ = s.write(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+	<-s.done
 }
 
 // waitAcks waits until every sent message has been echoed, the connection

@@ -14,26 +14,8 @@ import (
 var stdin io.Reader = os.Stdin
 
 func init() {
-	register("codec", "check a codec against golden vectors, or encode packets (check|encode)", runCodec)
-}
-
-func runCodec(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		codecUsage(stderr)
-		return 2
-	}
-	switch args[0] {
-	case "check":
-		return runCodecCheck(args[1:], stdout, stderr)
-	case "encode":
-		return runCodecEncode(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		codecUsage(stderr)
-		return 0
-	}
-	fmt.Fprintf(stderr, "wasmchannel codec: unknown subcommand %q\n\n", args[0])
-	codecUsage(stderr)
-	return 2
+	register("codec check", "check a codec against golden-format vector files", runCodecCheck)
+	register("codec encode", "encode packets given as JSON lines (golden format)", runCodecEncode)
 }
 
 func codecUsage(w io.Writer) {

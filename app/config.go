@@ -1,0 +1,231 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/host"
+)
+
+// Config is everything `serve` can set. Start from DefaultConfig: the zero
+// value has no rate limit and no socket caps.
+type Config struct {
+	Addr string
+	// DBPath is the store: a SQLite file path or a postgres:// URL (db.Open).
+	DBPath         string
+	Codec          string // go | wasm | PATH.wasm
+	Secret         string // generated and kept in the database when empty
+	TrustedOrigins []string
+	RateLimit      int // packets/s per user per room; 0 turns it off
+	MaxPayload     int // largest decompressed payload, bytes
+	HistoryCache   int // newest messages per room in memory; negative turns it off
+	// MaxConnsPerUser and MaxConnsPerIP cap sockets (0 = unlimited).
+	MaxConnsPerUser int
+	MaxConnsPerIP   int
+	// SendQueueBytes bounds each socket's unsent bytes.
+	SendQueueBytes int
+	// MaxBodyBytes caps every HTTP request body; MaxFrameBytes one
+	// WebSocket frame (larger frames close the socket with 1009).
+	MaxBodyBytes  int64
+	MaxFrameBytes int
+	// IdleGrace is how long an empty room keeps its codec instance.
+	IdleGrace time.Duration
+	// SecureCookies marks cookies Secure, for a server behind HTTPS.
+	SecureCookies bool
+	// SessionSweep is how often sockets are checked against their sessions
+	// and closed when the session has ended.
+	SessionSweep time.Duration
+	Pool         host.Config
+	Version      string
+	Log          *slog.Logger
+	// AuthScrypt is the password-hash cost (tests use a cheap one).
+	AuthScrypt *auth.ScryptParams
+	// AuthLimits overrides the sign-in brute-force limits (auth's own
+	// defaults when nil).
+	AuthLimits *auth.Limits
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the HTTP server's
+	// timeouts, which drop slowloris clients and idle keep-alives.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+}
+
+// DefaultConfig is the one source of the server's defaults: serve's flags
+// (BindFlags), the test harness (internal/testenv) and bench load all start
+// from it, so a test runs the server users run. README § Configuration
+// lists the same values.
+func DefaultConfig() Config {
+	scrypt := auth.DefaultScrypt
+	return Config{
+		Addr:   "127.0.0.1:8080",
+		DBPath: db.DefaultTarget,
+		Codec:  "wasm",
+		// 5 packets/s per user per room, as upstream's limiter.
+		RateLimit: 5,
+		// Upstream refused payloads of 1000 bytes and more.
+		MaxPayload:        999,
+		HistoryCache:      100, // as upstream's KV
+		MaxConnsPerUser:   32,
+		MaxConnsPerIP:     0,
+		SendQueueBytes:    1 << 20,
+		MaxBodyBytes:      64 << 10,
+		MaxFrameBytes:     64 << 10,
+		IdleGrace:         30 * time.Second,
+		SessionSweep:      5 * time.Second,
+		AuthScrypt:        &scrypt,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+	}
+}
+
+// withDefaults fills, from DefaultConfig, the fields whose zero value means
+// nothing (no address, a payload cap of 0, a 0s sweep), so that a Config
+// literal still runs. Fields where zero is a choice (RateLimit and the
+// socket caps: off) are left as given.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setZero(&c.Addr, d.Addr)
+	setZero(&c.DBPath, d.DBPath)
+	setZero(&c.Codec, d.Codec)
+	setZero(&c.MaxPayload, d.MaxPayload)
+	setZero(&c.HistoryCache, d.HistoryCache)
+	setZero(&c.SendQueueBytes, d.SendQueueBytes)
+	setZero(&c.MaxBodyBytes, d.MaxBodyBytes)
+	setZero(&c.MaxFrameBytes, d.MaxFrameBytes)
+	setZero(&c.IdleGrace, d.IdleGrace)
+	setZero(&c.SessionSweep, d.SessionSweep)
+	setZero(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	setZero(&c.ReadTimeout, d.ReadTimeout)
+	setZero(&c.IdleTimeout, d.IdleTimeout)
+	if c.AuthScrypt == nil {
+		c.AuthScrypt = d.AuthScrypt
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+func setZero[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Validate refuses settings no server can run with, with the flag's name.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxPayload < 1 {
+		errs = append(errs, errors.New("--max-payload must be at least 1"))
+	}
+	if c.RateLimit < 0 || c.MaxConnsPerUser < 0 || c.MaxConnsPerIP < 0 {
+		errs = append(errs, errors.New("--rate-limit and --max-conns-* must be 0 (off) or more"))
+	}
+	if s := c.AuthScrypt; s != nil && (s.LogN < 1 || s.LogN > 20) {
+		errs = append(errs, errors.New("--scrypt-log-n must be 1 to 20"))
+	}
+	return errors.Join(errs...)
+}
+
+// BindFlags defines serve's flags on fs. Each flag's default is cfg's
+// current value (start from DefaultConfig) and parsing writes into cfg.
+// ParseFlags adds the WASMCHANNEL_* environment variables.
+func BindFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
+	fs.StringVar(&cfg.DBPath, "db", cfg.DBPath, "store: a SQLite file (created and migrated on start) or a postgres:// URL")
+	fs.StringVar(&cfg.Codec, "codec", cfg.Codec, "codec: "+CodecSpecHelp)
+	fs.StringVar(&cfg.Secret, "secret", cfg.Secret, "session-signing secret, at least 32 bytes (default: generated once and kept in the database)")
+	fs.Var((*listValue)(&cfg.TrustedOrigins), "trusted-origins", "comma-separated extra trusted origins for the CSRF and WebSocket Origin checks")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "packets per second per user per room (0 = off)")
+	fs.IntVar(&cfg.MaxPayload, "max-payload", cfg.MaxPayload, "largest decompressed payload accepted, in bytes")
+	fs.IntVar(&cfg.HistoryCache, "history-cache", cfg.HistoryCache, "newest messages per room kept in memory")
+	fs.IntVar(&cfg.MaxConnsPerUser, "max-conns-per-user", cfg.MaxConnsPerUser, "open WebSockets per user (0 = unlimited)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", cfg.MaxConnsPerIP, "open WebSockets per client IP (0 = unlimited)")
+	fs.DurationVar(&cfg.IdleGrace, "idle-grace", cfg.IdleGrace, "how long an empty room keeps its codec instance")
+	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark cookies Secure (set when served over HTTPS)")
+	if cfg.AuthScrypt == nil {
+		s := auth.DefaultScrypt
+		cfg.AuthScrypt = &s
+	}
+	fs.Var(scryptLogN{cfg.AuthScrypt}, "scrypt-log-n", "password hash cost, scrypt N=2^n (14 as Better Auth; lower it only for load tests that sign up thousands of users)")
+}
+
+// ParseFlags parses args after giving every flag an environment variable
+// WASMCHANNEL_<NAME> (dashes become underscores): the command line wins
+// over the environment, which wins over the default.
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := EnvName(f.Name)
+		if v, ok := os.LookupEnv(key); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+			}
+			f.DefValue = v
+		}
+	})
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return fs.Parse(args)
+}
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(name string) string {
+	return "WASMCHANNEL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// listValue is a comma-separated flag (SplitList).
+type listValue []string
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listValue) Set(s string) error {
+	*l = SplitList(s)
+	return nil
+}
+
+// scryptLogN sets the scrypt cost exponent in place.
+type scryptLogN struct{ p *auth.ScryptParams }
+
+func (v scryptLogN) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(int(v.p.LogN))
+}
+
+func (v scryptLogN) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil || n < 1 || n > 20 {
+		return errors.New("want an integer from 1 to 20")
+	}
+	v.p.LogN = uint8(n)
+	return nil
+}
+
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
