@@ -40,6 +40,15 @@ type Transport interface {
 	Close(code int, reason string)
 }
 
+// BatchTransport is a Transport that writes several frames at once (one
+// syscall and one write deadline for the lot, each packet still its own
+// WebSocket frame). When the transport has it, the connection's writer
+// hands it every queued frame in one call instead of WriteFrame per frame.
+type BatchTransport interface {
+	Transport
+	WriteFrames(fs []*Frame) error
+}
+
 // Conn is one client connection in a room. Its send queue is bounded in
 // bytes: a client that cannot keep up is disconnected, never waited on.
 type Conn struct {
@@ -126,7 +135,11 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// Disconnect closes the connection once with d; later calls do nothing.
+func (c *Conn) Disconnect(d Disconnect) { c.Close(d.Code, d.Reason) }
+
 // Close closes the connection once with code; later calls do nothing.
+// Prefer Disconnect with a value of the close vocabulary.
 func (c *Conn) Close(code int, reason string) {
 	c.mu.Lock()
 	if c.closed {

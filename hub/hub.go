@@ -9,7 +9,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -23,18 +22,6 @@ import (
 
 // DefaultRoom is the room a WebSocket at "/" joins, as upstream.
 const DefaultRoom = "room"
-
-// Errors returned to HTTP callers; handlers map them to statuses.
-var (
-	ErrClosed      = errors.New("hub: shutting down")
-	ErrRoomName    = errors.New("hub: invalid room name")
-	ErrRateLimited = errors.New("hub: rate limit exceeded")
-	ErrInvalid     = errors.New("hub: invalid request")
-	ErrNotFound    = errors.New("hub: message not found")
-	ErrForbidden   = errors.New("hub: not the author")
-	ErrIDTaken     = errors.New("hub: message id used by another user")
-	ErrNotStored   = errors.New("hub: message not stored")
-)
 
 // roomName is the room-name rule of http-api.md § WebSocket.
 var roomName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -129,12 +116,12 @@ func (h *Hub) Config() Config { return h.cfg }
 // held; the caller must release it. References keep a room from stopping.
 func (h *Hub) acquire(name string) (*room, error) {
 	if !ValidRoom(name) {
-		return nil, ErrRoomName
+		return nil, errRoomName
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
-		return nil, ErrClosed
+		return nil, errClosed
 	}
 	r := h.rooms[name]
 	if r == nil {
@@ -225,7 +212,7 @@ func (h *Hub) Leave(c *Conn) {
 func (h *Hub) Receive(ctx context.Context, c *Conn, data []byte) error {
 	r := c.room
 	if r == nil {
-		return ErrClosed
+		return errClosed
 	}
 	return r.send(ctx, func() { r.packet(c, data) })
 }
@@ -296,7 +283,7 @@ func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string
 func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int) (chat.Message, error) {
 	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
 		if !r.allow(userID) {
-			reply(chat.Message{}, ErrRateLimited)
+			reply(chat.Message{}, refuse(ErrRateLimited, r.rateText()))
 			return
 		}
 		r.react(nil, userID, ref, kind, reply)
@@ -314,7 +301,7 @@ func (h *Hub) Delete(ctx context.Context, roomName, userID, ref string) (chat.Me
 // came from: "cache", "database" or "cache+database", as upstream reported.
 func (h *Hub) History(ctx context.Context, roomName string, cur chat.Cursor, limit int) ([]chat.Message, string, error) {
 	if !ValidRoom(roomName) {
-		return nil, "", ErrRoomName
+		return nil, "", errRoomName
 	}
 	h.mu.Lock()
 	r := h.rooms[roomName]

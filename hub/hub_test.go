@@ -426,7 +426,8 @@ func TestPostOverHTTPTakesRoomPath(t *testing.T) {
 	if *got.UserID != "bob" || *got.MessageID != m.RefID || string(got.Payload) != "from a bot" {
 		t.Fatalf("broadcast %+v for %+v", got, m)
 	}
-	if _, err := e.hub.Post(context.Background(), "r1", "bob", "", strings.Repeat("z", 1000)); !errors.Is(err, ErrInvalid) {
+	var he *Error
+	if _, err := e.hub.Post(context.Background(), "r1", "bob", "", strings.Repeat("z", 1000)); !errors.Is(err, ErrTooLarge) || !errors.As(err, &he) || he.Message != "payload too large (max 999 bytes)" {
 		t.Fatalf("oversize post: %v", err)
 	}
 	if _, err := e.hub.Post(context.Background(), "bad room!", "bob", "", "x"); !errors.Is(err, ErrRoomName) {

@@ -75,7 +75,7 @@ func (r *room) send(ctx context.Context, fn func()) error {
 	case r.in <- fn:
 		return nil
 	case <-r.stopped:
-		return ErrClosed
+		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -264,12 +264,14 @@ func (r *room) notice(c *Conn, text string) {
 	}
 }
 
-func (s sender) fail(r *room, err error, text string) {
+// fail tells the sender why its request was refused: a notice on a socket,
+// an *Error of kind to an HTTP caller.
+func (s sender) fail(r *room, kind error, text string) {
 	if s.c != nil {
 		r.notice(s.c, text)
 	}
 	if s.reply != nil {
-		s.reply(chat.Message{}, fmt.Errorf("%w: %s", err, text))
+		s.reply(chat.Message{}, refuse(kind, text))
 	}
 }
 
@@ -386,11 +388,11 @@ func rejectText(class string, maxPayload int) string {
 func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Message, error)) {
 	s := sender{reply: reply}
 	if !r.allow(userID) {
-		reply(chat.Message{}, fmt.Errorf("%w: %s", ErrRateLimited, r.rateText()))
+		reply(chat.Message{}, refuse(ErrRateLimited, r.rateText()))
 		return
 	}
 	if len(text) > r.h.cfg.MaxPayload {
-		s.fail(r, ErrInvalid, fmt.Sprintf("payload too large (max %d bytes)", r.h.cfg.MaxPayload))
+		s.fail(r, ErrTooLarge, fmt.Sprintf("payload too large (max %d bytes)", r.h.cfg.MaxPayload))
 		return
 	}
 	r.message(s, userID, codec.Packet{Kind: codec.KindMessage, MessageID: &ref, Payload: text})
@@ -418,7 +420,7 @@ func (r *room) message(s sender, userID string, p codec.Packet) {
 	}
 	if pm := r.pending[ref]; pm != nil {
 		if pm.msg.UserID != userID {
-			s.fail(r, ErrIDTaken, "Message rejected: message_id already used by another user")
+			s.fail(r, ErrIDTaken, errIDTaken.Message)
 			return
 		}
 		pm.senders = append(pm.senders, s)
@@ -494,7 +496,7 @@ func (r *room) committed(pm *pending, fresh bool, err error) {
 // reack acknowledges a Message that is already stored, to its sender only.
 func (r *room) reack(s sender, userID string, m chat.Message) {
 	if m.UserID != userID {
-		s.fail(r, ErrIDTaken, "Message rejected: message_id already used by another user")
+		s.fail(r, ErrIDTaken, errIDTaken.Message)
 		return
 	}
 	if s.reply != nil {
@@ -569,13 +571,14 @@ func (r *room) remove(userID, ref string, reply func(chat.Message, error)) {
 	}, func(m chat.Message, err error) {
 		switch {
 		case errors.Is(err, chat.ErrNotFound):
-			reply(chat.Message{}, ErrNotFound)
+			reply(chat.Message{}, errNotFound)
 			return
 		case errors.Is(err, chat.ErrForbidden):
-			reply(chat.Message{}, ErrForbidden)
+			reply(chat.Message{}, errForbidden)
 			return
 		case err != nil:
-			reply(chat.Message{}, fmt.Errorf("%w: %v", ErrNotStored, err))
+			r.h.log.Error("room: delete message", "room", r.name, "err", err)
+			reply(chat.Message{}, refuse(ErrNotStored, "the server could not store that; retry later"))
 			return
 		}
 		if c := r.cache.Load(); c != nil {
