@@ -26,7 +26,9 @@ const maxAuthBody = 16 << 10
 // sign-up/email, sign-in/email, sign-out and get-session.
 func RegisterAuth(e *echo.Echo, svc *auth.Service) {
 	h := &authRoutes{svc: svc}
-	g := e.Group("/api/auth")
+	// The group renders its own errors, so the routes answer alike when
+	// mounted on a bare Echo (the Better Auth comparison tests).
+	g := e.Group("/api/auth", renderer{log: svc.Logger()}.middleware)
 	g.POST("/sign-up/email", h.signUp)
 	g.POST("/sign-in/email", h.signIn)
 	// Sign-out is the one cookie-authenticated POST here; the middleware is
@@ -105,11 +107,11 @@ func toSessionJSON(s chat.Session, token string) sessionJSON {
 func (h *authRoutes) signUp(c echo.Context) error {
 	r := c.Request()
 	if err := h.svc.CheckLoginOrigin(r); err != nil {
-		return originError(c, err)
+		return originError(err)
 	}
 	b, err := readAuthBody(c, signUpBody)
 	if err != nil {
-		return bodyError(c, err)
+		return bodyError(err)
 	}
 	name := b.str("name", true)
 	email := b.str("email", true)
@@ -121,10 +123,10 @@ func (h *authRoutes) signUp(c echo.Context) error {
 		b.fail("email", "Invalid email address")
 	}
 	if b.invalid() {
-		return writeError(c, http.StatusBadRequest, "VALIDATION_ERROR", b.message())
+		return badRequest("VALIDATION_ERROR", b.message())
 	}
 	if err := h.svc.CheckCallbackURL(r, callback.v); err != nil {
-		return originError(c, err)
+		return originError(err)
 	}
 	in := auth.SignUpInput{Name: name.v, Email: email.v, Password: password.v, RememberMe: remember.orTrue()}
 	if image.ok {
@@ -132,7 +134,7 @@ func (h *authRoutes) signUp(c echo.Context) error {
 	}
 	iss, err := h.svc.SignUp(r, in)
 	if err != nil {
-		return h.authError(c, err)
+		return authFailure(err)
 	}
 	h.svc.SetSessionCookie(c.Response(), iss.Token, iss.Remember)
 	return c.JSON(http.StatusOK, signUpJSON{Token: iss.Token, User: toUserJSON(iss.User)})
@@ -141,25 +143,25 @@ func (h *authRoutes) signUp(c echo.Context) error {
 func (h *authRoutes) signIn(c echo.Context) error {
 	r := c.Request()
 	if err := h.svc.CheckLoginOrigin(r); err != nil {
-		return originError(c, err)
+		return originError(err)
 	}
 	b, err := readAuthBody(c, signInBody)
 	if err != nil {
-		return bodyError(c, err)
+		return bodyError(err)
 	}
 	email := b.str("email", true)
 	password := b.str("password", true)
 	callback := b.str("callbackURL", false)
 	remember := b.boolean("rememberMe")
 	if b.invalid() {
-		return writeError(c, http.StatusBadRequest, "VALIDATION_ERROR", b.message())
+		return badRequest("VALIDATION_ERROR", b.message())
 	}
 	if err := h.svc.CheckCallbackURL(r, callback.v); err != nil {
-		return originError(c, err)
+		return originError(err)
 	}
 	iss, err := h.svc.SignIn(r, auth.SignInInput{Email: email.v, Password: password.v, RememberMe: remember.orTrue()})
 	if err != nil {
-		return h.authError(c, err)
+		return authFailure(err)
 	}
 	h.svc.SetSessionCookie(c.Response(), iss.Token, iss.Remember)
 	out := signInJSON{Token: iss.Token, User: toUserJSON(iss.User)}
@@ -175,14 +177,13 @@ func (h *authRoutes) signOut(c echo.Context) error {
 	// is not a JSON object.
 	b, err := readAuthBody(c, signOutBody)
 	if err != nil {
-		return bodyError(c, err)
+		return bodyError(err)
 	}
 	if b.kind != "undefined" && b.notObject() {
-		return writeError(c, http.StatusBadRequest, "VALIDATION_ERROR", b.message())
+		return badRequest("VALIDATION_ERROR", b.message())
 	}
 	if err := h.svc.SignOut(c.Request()); err != nil {
-		h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
-		return writeError(c, http.StatusInternalServerError, "FAILED_TO_SIGN_OUT", "Failed to sign out")
+		return &Error{Status: http.StatusInternalServerError, Code: "FAILED_TO_SIGN_OUT", Message: "Failed to sign out", Cause: err}
 	}
 	h.svc.ClearSessionCookies(c.Response())
 	return c.JSON(http.StatusOK, map[string]bool{"success": true})
@@ -201,8 +202,7 @@ func (h *authRoutes) getSession(c echo.Context) error {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return c.JSON(http.StatusOK, nil)
 	case err != nil:
-		h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
-		return writeError(c, http.StatusInternalServerError, "FAILED_TO_GET_SESSION", "Failed to get session")
+		return &Error{Status: http.StatusInternalServerError, Code: "FAILED_TO_GET_SESSION", Message: "Failed to get session", Cause: err}
 	}
 	if id.Refreshed {
 		h.svc.SetSessionCookie(c.Response(), id.Token, true)
@@ -210,36 +210,16 @@ func (h *authRoutes) getSession(c echo.Context) error {
 	return c.JSON(http.StatusOK, getSessionJSON{Session: toSessionJSON(id.Session, id.Token), User: toUserJSON(id.User)})
 }
 
-// authError maps the auth package's errors to Better Auth's replies.
-func (h *authRoutes) authError(c echo.Context, err error) error {
-	var rl *auth.RateLimitError
-	switch {
-	case errors.As(err, &rl):
-		secs := int(rl.RetryAfter.Round(time.Second) / time.Second)
-		if secs < 1 {
-			secs = 1
-		}
-		c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
-		c.Response().Header().Set("X-Retry-After", fmt.Sprint(secs))
-		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", "Too many requests. Please try again later.")
-	case errors.Is(err, auth.ErrUserExists):
-		return writeError(c, http.StatusUnprocessableEntity, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return writeError(c, http.StatusUnauthorized, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password")
-	case errors.Is(err, auth.ErrInvalidEmail):
-		return writeError(c, http.StatusBadRequest, "INVALID_EMAIL", "Invalid email")
-	case errors.Is(err, auth.ErrPasswordTooShort):
-		return writeError(c, http.StatusBadRequest, "PASSWORD_TOO_SHORT", "Password too short")
-	case errors.Is(err, auth.ErrPasswordTooLong):
-		return writeError(c, http.StatusBadRequest, "PASSWORD_TOO_LONG", "Password too long")
-	}
-	h.svc.Logger().Error("auth: route failed", "path", c.Path(), "err", err)
-	return writeError(c, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
+// authFailure passes auth's refusals to render (kinds in errors.go) and
+// makes anything else Better Auth's 500.
+func authFailure(err error) error {
+	return failure(err, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
 }
 
-func originError(c echo.Context, err error) error {
+// originError is the 403 for a failed Origin, callback or CSRF check.
+func originError(err error) *Error {
 	code, msg := auth.OriginErrorCode(err)
-	return writeError(c, http.StatusForbidden, code, msg)
+	return &Error{Status: http.StatusForbidden, Code: code, Message: msg}
 }
 
 // Body reading errors.
@@ -259,22 +239,22 @@ type mediaTypeError struct {
 func (e *mediaTypeError) Error() string { return "unsupported media type " + e.ct }
 func (e *mediaTypeError) Unwrap() error { return errMediaType }
 
-func bodyError(c echo.Context, err error) error {
+func bodyError(err error) *Error {
 	var mt *mediaTypeError
 	switch {
 	case errors.Is(err, errBadJSON):
-		return writeError(c, http.StatusBadRequest, "BAD_REQUEST", "Invalid JSON in request body")
+		return badRequest("BAD_REQUEST", "Invalid JSON in request body")
 	case errors.Is(err, errBodyTooLarge):
-		return writeError(c, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
+		return errTooLarge
 	case errors.As(err, &mt):
 		allowed := "application/json"
 		if mt.form {
 			allowed = "application/x-www-form-urlencoded, application/json"
 		}
-		return writeError(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-			fmt.Sprintf("Content-Type %q is not allowed. Allowed types: %s", mt.ct, allowed))
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED_MEDIA_TYPE",
+			Message: fmt.Sprintf("Content-Type %q is not allowed. Allowed types: %s", mt.ct, allowed)}
 	}
-	return writeError(c, http.StatusBadRequest, "BAD_REQUEST", "could not read request body")
+	return badRequest("BAD_REQUEST", "could not read request body")
 }
 
 // authBody holds a decoded request body and collects zod-style validation

@@ -56,7 +56,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.HTTPErrorHandler = s.errorHandler
+	e.HTTPErrorHandler = renderer{log: s.log}.render
 	// c.RealIP() is the TCP peer, as auth.PeerIP: trusting X-Forwarded-For
 	// or X-Real-IP from anyone would let a client pick its own address and
 	// get around the per-IP connection cap.
@@ -95,37 +95,12 @@ func bodyLimit(max int64) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			if req.ContentLength > max {
-				return writeError(c, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
+				return errTooLarge
 			}
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, max)
 			return next(c)
 		}
 	}
-}
-
-// errorHandler turns Echo's own errors (404, 405, ...) into the JSON error
-// shape, and anything unexpected into a logged 500 without details.
-func (s *server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	status, code, msg := http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal error"
-	if he, ok := err.(*echo.HTTPError); ok {
-		status = he.Code
-		switch status {
-		case http.StatusNotFound:
-			code, msg = "NOT_FOUND", "no such route"
-		case http.StatusMethodNotAllowed:
-			code, msg = "METHOD_NOT_ALLOWED", "method not allowed on this route"
-		case http.StatusRequestEntityTooLarge:
-			code, msg = "PAYLOAD_TOO_LARGE", "request body too large"
-		default:
-			code, msg = http.StatusText(status), http.StatusText(status)
-		}
-	} else {
-		s.log.Error("http: unhandled error", "path", c.Path(), "err", err)
-	}
-	_ = writeError(c, status, code, msg)
 }
 
 // Timeouts are the HTTP server's: they drop slowloris clients and idle

@@ -1,13 +1,12 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/wasmchannel/wasmchannel/chat"
 )
+
+var errNoSuchUser = &Error{Status: http.StatusNotFound, Code: "USER_NOT_FOUND", Message: "no such user"}
 
 // profile is what one signed-in user may see of another: the display name
 // and avatar that chat shows beside messages, never the email.
@@ -20,16 +19,12 @@ type profile struct {
 // user is GET /api/users/:id, so clients can show names for the user ids
 // that packets and history carry.
 func (s *server) user(c echo.Context) error {
-	if _, ok := s.identity(c); !ok {
-		return nil
+	if _, err := s.identity(c); err != nil {
+		return err
 	}
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
-	if errors.Is(err, chat.ErrNotFound) {
-		return writeError(c, http.StatusNotFound, "USER_NOT_FOUND", "no such user")
-	}
 	if err != nil {
-		s.log.Error("user lookup", "err", err)
-		return writeError(c, http.StatusServiceUnavailable, "UNAVAILABLE", "the user could not be read; retry later")
+		return notFoundIs(err, errNoSuchUser, "UNAVAILABLE", "the user could not be read; retry later")
 	}
 	return c.JSON(http.StatusOK, profile{ID: u.ID, Name: u.Name, Image: u.Image})
 }

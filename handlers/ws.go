@@ -101,24 +101,23 @@ func (s *server) websocket(c echo.Context) error {
 		if c.Path() == "/" {
 			return c.String(http.StatusOK, banner)
 		}
-		return writeError(c, http.StatusBadRequest, "UPGRADE_REQUIRED", "this route needs a WebSocket upgrade")
+		return badRequest("UPGRADE_REQUIRED", "this route needs a WebSocket upgrade")
 	}
 	if !hub.ValidRoom(room) {
-		return writeError(c, http.StatusBadRequest, "INVALID_ROOM", "room names are 1-64 characters from [A-Za-z0-9_.-]")
+		return errInvalidRoom
 	}
 	if req.Header.Get("Origin") != "" {
 		if err := s.auth.CheckOrigin(req); err != nil {
-			return writeError(c, http.StatusForbidden, "INVALID_ORIGIN", "this Origin is not trusted")
+			return &Error{Status: http.StatusForbidden, Code: "INVALID_ORIGIN", Message: "this Origin is not trusted"}
 		}
 	}
-	id, err := s.auth.Authenticate(req)
+	id, err := s.identity(c)
 	if err != nil {
-		return writeError(c, http.StatusUnauthorized, "UNAUTHORIZED", "sign in first: no valid session")
+		return err
 	}
 	ip := c.RealIP()
 	if who := s.conns.acquire(id.User.ID, ip, s.cfg.MaxConnsPerUser, s.cfg.MaxConnsPerIP); who != "" {
-		c.Response().Header().Set("Retry-After", "10")
-		return writeError(c, http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "this "+who+" has too many open connections")
+		return &Error{Status: http.StatusTooManyRequests, Code: "TOO_MANY_CONNECTIONS", Message: "this " + who + " has too many open connections", RetryAfter: 10}
 	}
 	up := websocket.Upgrader{
 		// Zero sizes reuse the HTTP server's buffers for reading, and the
@@ -152,7 +151,7 @@ func (s *server) serveSocket(ws *websocket.Conn, room, userID, name, ip, session
 	conn.SessionKey = sessionKey
 	ctx := context.Background()
 	if err := s.hub.Join(ctx, room, conn); err != nil {
-		t.Close(websocket.CloseTryAgainLater, "room unavailable")
+		t.Close(hub.DisconnectUnavailable.Code, hub.DisconnectUnavailable.Reason)
 		return
 	}
 	defer s.hub.Leave(conn)
@@ -166,7 +165,7 @@ func (s *server) serveSocket(ws *websocket.Conn, room, userID, name, ip, session
 		_, data, err := ws.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				conn.Close(websocket.CloseMessageTooBig, "frame too large")
+				conn.Disconnect(hub.DisconnectTooBig)
 			}
 			return
 		}
