@@ -92,7 +92,11 @@ func TestAbuseDecompressionBombRefused(t *testing.T) {
 		{"crafted 14 MiB", craftedBomb(t, 14), 14 << 20},
 	}
 	eachCodec(t, func(t *testing.T, codecName string) {
-		s := start(t, app.Config{Codec: codecName})
+		s := start(t, func(c *app.Config) {
+			c.Codec = codecName
+			// The bombs follow each other faster than 5/s; the rate limit has its own tests.
+			c.RateLimit = 0
+		})
 		mallory, watcher := s.signUp("mallory"), s.signUp("watcher")
 		m := joined(s.dial(mallory, "bombs"))
 		w := joined(s.dial(watcher, "bombs"))
@@ -166,7 +170,7 @@ func closeCode(t *testing.T, c *client) int {
 // to more, or the golden 16 and 64 MiB bombs (too big to fit) close the
 // socket with 1009. The room carries on for the others.
 func TestAbuseOversizeFrameClosed1009(t *testing.T) {
-	s := start(t, app.Config{Codec: "wasm"})
+	s := start(t, func(c *app.Config) { c.Codec = "wasm" })
 	mallory, alice := s.signUp("mallory"), s.signUp("alice")
 	a := joined(s.dial(alice, "big"))
 	junk := func(n int) []byte {
@@ -280,7 +284,11 @@ func wantRefused(t *testing.T, what string, resp *http.Response, err error, stat
 // cap, the sockets already open keep working, and a closed socket frees
 // its place.
 func TestAbuseConnectionCaps(t *testing.T) {
-	s := start(t, app.Config{Codec: "go", MaxConnsPerUser: 2, MaxConnsPerIP: 3})
+	s := start(t, func(c *app.Config) {
+		c.Codec = "go"
+		c.MaxConnsPerUser = 2
+		c.MaxConnsPerIP = 3
+	})
 	alice, bob, carol := s.signUp("alice"), s.signUp("bob"), s.signUp("carol")
 	a1 := joined(s.dial(alice, "caps"))
 	a2 := joined(s.dial(alice, "other")) // the cap counts across rooms
@@ -336,7 +344,10 @@ func TestAbuseConnectionCaps(t *testing.T) {
 // notices fast enough is cut with 1013. Meanwhile alice's messages, sent at
 // 4/s, all get through to bob promptly.
 func TestAbuseFloodRateLimited(t *testing.T) {
-	s := start(t, app.Config{Codec: "wasm", RateLimit: 5})
+	s := start(t, func(c *app.Config) {
+		c.Codec = "wasm"
+		c.RateLimit = 5
+	})
 	mallory, alice, bob := s.signUp("mallory"), s.signUp("alice"), s.signUp("bob")
 	a := joined(s.dial(alice, "flood"))
 	b := joined(s.dial(bob, "flood"))
@@ -526,7 +537,12 @@ func TestAbuseSlowlorisDropped(t *testing.T) {
 		readTimeout   = 800 * time.Millisecond
 		idleTimeout   = 400 * time.Millisecond
 	)
-	s := start(t, app.Config{Codec: "go", ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout})
+	s := start(t, func(c *app.Config) {
+		c.Codec = "go"
+		c.ReadHeaderTimeout = headerTimeout
+		c.ReadTimeout = readTimeout
+		c.IdleTimeout = idleTimeout
+	})
 	addr := strings.TrimPrefix(s.url, "http://")
 	type slow struct {
 		kind  string
@@ -623,7 +639,7 @@ func TestAbuseSlowlorisDropped(t *testing.T) {
 // chunked (cut off while reading), on JSON routes and the auth routes, and
 // nothing is stored.
 func TestAbuseBodyTooLarge(t *testing.T) {
-	s := start(t, app.Config{Codec: "go"})
+	s := start(t, func(c *app.Config) { c.Codec = "go" })
 	alice := s.signUp("alice")
 	big := `{"room":"big","messageId":"big-1","text":"` + strings.Repeat("x", 1<<20) + `"}`
 	for _, tc := range []struct {
@@ -669,7 +685,10 @@ func TestAbuseBodyTooLarge(t *testing.T) {
 // upgrades interleave.
 func TestAbuseConnectionCapsSimultaneous(t *testing.T) {
 	const maxPerUser, tries = 3, 24
-	s := start(t, app.Config{Codec: "go", MaxConnsPerUser: maxPerUser})
+	s := start(t, func(c *app.Config) {
+		c.Codec = "go"
+		c.MaxConnsPerUser = maxPerUser
+	})
 	alice := s.signUp("alice")
 	var wg sync.WaitGroup
 	var opened, refused atomic.Int32

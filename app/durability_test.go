@@ -21,8 +21,11 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
+	"github.com/wasmchannel/wasmchannel/internal/testenv"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // TestMain lets the test binary double as a server process, so the
@@ -38,10 +41,14 @@ func TestMain(m *testing.M) {
 // childServer serves on a free loopback port, prints it, and runs until
 // killed.
 func childServer(dbPath, codecName string) {
-	a, err := app.New(context.Background(), app.Config{
-		DBPath: dbPath, Codec: codecName, Secret: "durability-test-secret-32-bytes-long!",
-		AuthScrypt: &cheapScrypt, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg := app.DefaultConfig()
+	cfg.DBPath, cfg.Codec, cfg.Secret = dbPath, codecName, testenv.Secret
+	scrypt := auth.ScryptParams(fixture.CheapScrypt)
+	cfg.AuthScrypt = &scrypt
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The writers send as fast as acknowledgements come back.
+	cfg.RateLimit = 0
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)

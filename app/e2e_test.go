@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -20,62 +19,35 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wasmchannel/wasmchannel/app"
-	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/handlers"
+	"github.com/wasmchannel/wasmchannel/internal/testenv"
 )
 
-// server is a real wasmchannel on a loopback port with a real SQLite file.
+// server is a real wasmchannel (internal/testenv) with this suite's
+// client helpers.
 type server struct {
 	t    *testing.T
+	env  *testenv.Server
 	app  *app.App
 	url  string
 	ws   string
 	path string
-	cfg  app.Config
-	done chan error
 }
 
-var cheapScrypt = auth.ScryptParams{LogN: 4, R: 8, P: 1}
-
-func start(t *testing.T, cfg app.Config) *server {
+// start runs the server users run (testenv.Config: app.DefaultConfig with
+// a fresh SQLite file and a cheap hash), changed by each mod.
+func start(t *testing.T, mods ...func(*app.Config)) *server {
 	t.Helper()
-	if cfg.DBPath == "" {
-		cfg.DBPath = filepath.Join(t.TempDir(), "e2e.db")
+	cfg := testenv.Config(t)
+	for _, mod := range mods {
+		mod(&cfg)
 	}
-	if cfg.Secret == "" {
-		cfg.Secret = "an-e2e-test-secret-of-32-bytes-or-more"
-	}
-	cfg.AuthScrypt = &cheapScrypt
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	a, err := app.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, app: a, url: "http://" + ln.Addr().String(), ws: "ws://" + ln.Addr().String(), path: cfg.DBPath, cfg: cfg, done: make(chan error, 1)}
-	go func() { s.done <- a.Serve(ln) }()
-	t.Cleanup(s.stop)
-	return s
+	env := testenv.Start(t, cfg)
+	return &server{t: t, env: env, app: env.App, url: env.URL, ws: env.WS, path: cfg.DBPath}
 }
 
-func (s *server) stop() {
-	if s.app == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.app.Shutdown(ctx); err != nil {
-		s.t.Errorf("shutdown: %v", err)
-	}
-	<-s.done
-	s.app = nil
-}
+func (s *server) stop() { s.env.Stop() }
 
 type user struct {
 	ID, Name, Token string
@@ -239,7 +211,7 @@ func eachCodec(t *testing.T, fn func(t *testing.T, codecName string)) {
 }
 
 func TestWebSocketNeedsSession(t *testing.T) {
-	s := start(t, app.Config{Codec: "go"})
+	s := start(t, func(c *app.Config) { c.Codec = "go" })
 	for _, path := range []string{"/", "/ws/lobby"} {
 		_, resp, err := websocket.DefaultDialer.Dial(s.ws+path, nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -270,7 +242,10 @@ func TestWebSocketNeedsSession(t *testing.T) {
 
 func TestChatEndToEnd(t *testing.T) {
 	eachCodec(t, func(t *testing.T, codecName string) {
-		s := start(t, app.Config{Codec: codecName, RateLimit: 5})
+		s := start(t, func(c *app.Config) {
+			c.Codec = codecName
+			c.RateLimit = 5
+		})
 		alice, bob := s.signUp("alice"), s.signUp("bob")
 		a := s.dial(alice, "lobby")
 		if p := a.next(kind(codec.KindOnlineUsers)); string(p.Payload) != "1" {
@@ -364,7 +339,12 @@ func TestChatEndToEnd(t *testing.T) {
 }
 
 func TestHistoryPaginationAndIsolation(t *testing.T) {
-	s := start(t, app.Config{Codec: "go", HistoryCache: 4})
+	s := start(t, func(c *app.Config) {
+		// Pages need more messages than 5/s allows; the rate limit has its own tests.
+		c.RateLimit = 0
+		c.Codec = "go"
+		c.HistoryCache = 4
+	})
 	alice := s.signUp("alice")
 	a := s.dial(alice, "hist")
 	o := s.dial(alice, "other")
@@ -405,7 +385,7 @@ func TestHistoryPaginationAndIsolation(t *testing.T) {
 }
 
 func TestHTTPErrorsAreJSONNever500(t *testing.T) {
-	s := start(t, app.Config{Codec: "go"})
+	s := start(t, func(c *app.Config) { c.Codec = "go" })
 	alice, bob := s.signUp("alice"), s.signUp("bob")
 	var m handlers.WireMessage
 	if st := s.do("POST", "/api/messages", alice.Token, map[string]any{"room": "r", "messageId": "a-1", "text": "mine"}, &m); st != 201 {
@@ -470,7 +450,11 @@ func TestHTTPErrorsAreJSONNever500(t *testing.T) {
 }
 
 func TestSlowClientDroppedOthersKeepReceiving(t *testing.T) {
-	s := start(t, app.Config{Codec: "wasm"})
+	s := start(t, func(c *app.Config) {
+		c.Codec = "wasm"
+		// The senders flood; the rate limit has its own tests.
+		c.RateLimit = 0
+	})
 	alice, carol := s.signUp("alice"), s.signUp("carol")
 	a := s.dial(alice, "slow")
 	// carol connects and never reads: her socket buffers fill up, then her
@@ -532,9 +516,13 @@ func countConns(s *server) int {
 }
 
 func TestRestartKeepsAcknowledgedMessages(t *testing.T) {
-	dir := t.TempDir()
-	cfg := app.Config{Codec: "wasm", DBPath: filepath.Join(dir, "keep.db")}
-	s := start(t, cfg)
+	keep := func(c *app.Config) {
+		c.Codec = "wasm"
+		c.DBPath = filepath.Join(t.TempDir(), "keep.db")
+		// 50 messages in a burst; the rate limit has its own tests.
+		c.RateLimit = 0
+	}
+	s := start(t, keep)
 	alice := s.signUp("alice")
 	a := s.dial(alice, "keep")
 	for i := 0; i < 50; i++ {
@@ -552,7 +540,7 @@ func TestRestartKeepsAcknowledgedMessages(t *testing.T) {
 	if err := <-a.err; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("socket closed with %v, want 1001", err)
 	}
-	s2 := start(t, cfg)
+	s2 := start(t, func(c *app.Config) { c.DBPath = s.path })
 	// Same secret in the database: the old token still works.
 	var h history
 	if st := s2.do("GET", "/api/messages?room=keep&limit=100", alice.Token, nil, &h); st != 200 || len(h.Messages) != 50 {

@@ -115,7 +115,12 @@ func (s *server) health() (int, map[string]any) {
 // acknowledged, and the database passes an integrity check.
 func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 	dir := smallDisk(t, 2<<20)
-	s := start(t, app.Config{Codec: "go", DBPath: filepath.Join(dir, "full.db")})
+	s := start(t, func(c *app.Config) {
+		// A burst of 50 tests the writer, not the rate limit.
+		c.RateLimit = 0
+		c.Codec = "go"
+		c.DBPath = filepath.Join(dir, "full.db")
+	})
 	alice, bob := s.signUp("alice"), s.signUp("bob")
 	a := joined(s.dial(alice, "disk"))
 	b := joined(s.dial(bob, "disk"))  // only watches
@@ -273,7 +278,7 @@ func (c *client) messageIDs(quiet time.Duration) map[string]int {
 
 // TestHealthNamesStore checks that /health says which store answers.
 func TestHealthNamesStore(t *testing.T) {
-	s := start(t, app.Config{Codec: "go"})
+	s := start(t, func(c *app.Config) { c.Codec = "go" })
 	st, body := s.health()
 	if st != http.StatusOK || body["store"] != "sqlite" || body["db"] != true {
 		t.Fatalf("health: %d %v; want 200 with store sqlite and db true", st, body)

@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +23,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
+	"github.com/wasmchannel/wasmchannel/internal/testenv"
 )
 
 // FuzzRoomPackets (issue 7, item 3) sends arbitrary bytes from an
@@ -153,34 +151,20 @@ type fuzzRoom struct {
 
 func newFuzzRoom(f *testing.F) *fuzzRoom {
 	dir := fuzzDir(f)
-	a, err := app.New(context.Background(), app.Config{
-		DBPath: filepath.Join(dir, "fuzz.db"), Codec: "wasm", Secret: "fuzz-secret-of-at-least-32-bytes-long",
-		AuthScrypt: &cheapScrypt, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ln) }()
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			f.Errorf("shutdown: %v", err)
-		}
-		<-served
-	})
-	base := "http://" + ln.Addr().String()
+	cfg := testenv.Config(f)
+	cfg.DBPath, cfg.Codec = filepath.Join(dir, "fuzz.db"), "wasm"
+	// Iterations send far faster than a person; the rate limit has its own
+	// tests and would only turn the fuzz inputs into notices.
+	cfg.RateLimit = 0
+	env := testenv.Start(f, cfg)
+	a := env.App
+	base := env.URL
 	r := &fuzzRoom{app: a, enc: codec.NewGo(), barrier: make(chan string, 16), reacted: make(chan string, 16), prefix: fmt.Sprintf("barrier-%d-", time.Now().UnixNano())}
 	var atkToken, watchToken string
 	r.atkID, atkToken = fuzzSignUp(f, base, "attacker")
 	r.watchID, watchToken = fuzzSignUp(f, base, "watcher")
 	dial := func(token string) *websocket.Conn {
-		ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/ws/"+fuzzRoomName, http.Header{"Authorization": {"Bearer " + token}})
+		ws, _, err := websocket.DefaultDialer.Dial(env.WS+"/ws/"+fuzzRoomName, http.Header{"Authorization": {"Bearer " + token}})
 		if err != nil {
 			f.Fatal(err)
 		}

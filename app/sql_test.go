@@ -46,7 +46,7 @@ var sqlEmailLocals = []string{"o'neil--x", "a'--_+b", "x'_'_'z", "q.'-'.z"}
 // exactly (a LIKE wildcard matches nothing else), and that nothing else in
 // the database changed.
 func TestSQLMetacharactersRoundTrip(t *testing.T) {
-	s := start(t, app.Config{Codec: "go"})
+	s := start(t, func(c *app.Config) { c.Codec = "go" })
 	ctx := context.Background()
 	type sent struct{ room, ref, text, user string }
 	var all []sent
