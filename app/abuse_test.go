@@ -24,7 +24,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/corpus"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // Abuse tests: hostile packets, floods and slow clients (issue 7, items 3
@@ -32,20 +32,10 @@ import (
 // that stops reading is TestSlowClientDroppedOthersKeepReceiving in
 // e2e_test.go.
 
-// goldenVector returns the named vector of testdata/golden/malformed.jsonl.
+// goldenVector returns the packet of the named golden vector.
 func goldenVector(t *testing.T, name string) []byte {
 	t.Helper()
-	vs, err := corpus.LoadFile("../testdata/golden/malformed.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vs {
-		if v.Name == name {
-			return v.Packet
-		}
-	}
-	t.Fatalf("no vector %s", name)
-	return nil
+	return fixture.GoldenVector(t, name).Packet
 }
 
 // craftedBomb is a valid Message packet under the 64 KiB frame limit whose

@@ -26,28 +26,13 @@ import (
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/handlers"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
-// testClock is a settable clock shared by the database and the auth core.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+// newTestClock starts a settable clock now (the database compares session
+// expiry with the wall clock too).
+func newTestClock() *fixture.Clock {
+	return fixture.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 }
 
 func newClient(base string) *acClient {
@@ -282,7 +267,7 @@ func FuzzAuthRoutes(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = d.Close() })
 	svc := auth.New(d, auth.Config{
-		Secret: []byte(acSecret), Scrypt: auth.ScryptParams{LogN: 2, R: 1, P: 1},
+		Secret: []byte(acSecret), Scrypt: auth.ScryptParams(fixture.CheapScrypt),
 		Limits: auth.Limits{Disabled: true},
 	}, nil)
 	e := echo.New()

@@ -36,6 +36,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/handlers"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 const (
@@ -87,7 +88,7 @@ func newOurAuthServer(t *testing.T, log *slog.Logger, mod func(*auth.Config), db
 	cfg := auth.Config{
 		Secret:         []byte(acSecret),
 		TrustedOrigins: []string{acTrusted},
-		Scrypt:         auth.ScryptParams{LogN: 4, R: 1, P: 1}, // fast tests; production uses DefaultScrypt
+		Scrypt:         auth.ScryptParams(fixture.CheapScrypt),
 		// The suite signs in many times from one address; the limiter has
 		// its own tests.
 		Limits: auth.Limits{EmailFailures: 1000, IPFailures: 1000},
