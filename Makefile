@@ -6,6 +6,7 @@ RUSTC     ?= /usr/bin/rustc
 WASM_OUT  ?= wasm/codec.wasm
 FUZZTIME  ?= 10s
 BIN       ?= bin/wasmchannel
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Debian packages the checks need: Rust for wasm32 (make wasm), clang and wabt
 # (make codecs), lz4 (frames from the reference tool in the Rust tests),
@@ -41,8 +42,11 @@ deps:
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
 
+## vet: go vet, staticcheck (pinned; fetched through the module proxy), gofmt
+## and cargo fmt.
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd wasm && cargo fmt --check
 

@@ -53,7 +53,6 @@ func parseCursor(s string) (chat.Cursor, error) {
 var (
 	errInvalidCursor = badRequest("INVALID_CURSOR", "cursor must be an ISO-8601 time or a message reference id")
 	errUnknownCursor = badRequest("INVALID_CURSOR", "no message with that reference id in this room")
-	errNoSuchMessage = &Error{Status: http.StatusNotFound, Code: "MESSAGE_NOT_FOUND", Message: "no such message"}
 )
 
 // page serves one history page for any of the history routes.
