@@ -11,12 +11,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/hub"
+	"github.com/wasmchannel/wasmchannel/wsframe"
 )
 
-// Socket timing: a client must answer pings within pongWait, and a write
-// that takes longer than writeWait fails the connection.
+// Socket timing: a client must answer pings within pongWait; writes are
+// bounded by wsframe.DefaultWriteWait.
 const (
-	writeWait  = 10 * time.Second
 	pongWait   = 60 * time.Second
 	pingPeriod = pongWait * 9 / 10
 )
@@ -24,69 +24,47 @@ const (
 // banner is what GET / answers without an upgrade, as upstream did.
 const banner = "WasmChannel: real-time chat over WebSocket. Connect with a WebSocket to / or /ws/:room.\n"
 
-// wsTransport adapts a gorilla connection to hub.Transport: prepared frames
-// so each broadcast is framed once, and a close that never blocks the room.
+// wsTransport adapts a wsframe connection to hub.BatchTransport: each
+// broadcast is framed once, and a drained queue goes out in batches of one
+// writev each, with pings and the close frame only between frames.
 type wsTransport struct {
-	ws        *websocket.Conn
-	closeOnce sync.Once
-	done      chan struct{}
+	fc *wsframe.Conn
+	// bufs is reused by the connection's writer goroutine, the only caller.
+	bufs [][]byte
 }
 
-func prepare(b []byte) any {
-	pm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, b)
-	if err != nil {
-		return err
-	}
-	return pm
-}
+var _ hub.BatchTransport = (*wsTransport)(nil)
+
+func prepare(b []byte) any { return wsframe.Binary(b) }
 
 func (t *wsTransport) WriteFrame(f *hub.Frame) error {
-	if err := t.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
-		return err
-	}
-	switch v := f.Prepared(prepare).(type) {
-	case *websocket.PreparedMessage:
-		return t.ws.WritePreparedMessage(v)
-	case error:
-		return v
-	}
-	return errors.New("ws: unprepared frame")
+	return t.fc.WriteFrames([][]byte{f.Prepared(prepare).([]byte)})
 }
 
-// Close sends the close frame and closes the socket from its own goroutine,
-// so a slow client cannot stall whoever closes it.
-func (t *wsTransport) Close(code int, reason string) {
-	t.closeOnce.Do(func() {
-		close(t.done)
-		go func() {
-			msg := websocket.FormatCloseMessage(code, reason)
-			_ = t.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			// Give the peer a moment to read the close frame before the reset.
-			time.Sleep(50 * time.Millisecond)
-			_ = t.ws.Close()
-		}()
-	})
-}
-
-// startPinger pings every pingPeriod from a timer rather than a goroutine,
-// so an idle socket holds no extra stack; it stops when the socket closes.
-func (t *wsTransport) startPinger() {
-	var tick func()
-	tick = func() {
-		select {
-		case <-t.done:
-			return
-		default:
-		}
-		if err := t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-			return
-		}
-		time.AfterFunc(pingPeriod, tick)
+func (t *wsTransport) WriteFrames(fs []*hub.Frame) error {
+	for _, f := range fs {
+		t.bufs = append(t.bufs, f.Prepared(prepare).([]byte))
 	}
-	time.AfterFunc(pingPeriod, tick)
+	err := t.fc.WriteFrames(t.bufs)
+	clear(t.bufs)
+	if cap(t.bufs) > wsframe.DefaultMaxBatchFrames {
+		t.bufs = nil // a burst's worth is not kept by an idle socket
+	} else {
+		t.bufs = t.bufs[:0]
+	}
+	return err
 }
 
-// writeBuffers lends write buffers to sockets for the duration of a write.
+// Close sends the close frame after the batch in progress and closes the
+// socket; it never blocks the room.
+func (t *wsTransport) Close(code int, reason string) { t.fc.Close(code, reason) }
+
+// disconnect closes with a value of hub's close vocabulary.
+func (t *wsTransport) disconnect(d hub.Disconnect) { t.Close(d.Code, d.Reason) }
+
+// writeBuffers stays on the Upgrader although gorilla no longer writes
+// frames: without a pool gorilla would keep the hijacked 4 KB write buffer
+// for every socket.
 var writeBuffers = &sync.Pool{}
 
 // websocket upgrades GET / and GET /ws/:room after checking the room name,
@@ -121,14 +99,14 @@ func (s *server) websocket(c echo.Context) error {
 	}
 	up := websocket.Upgrader{
 		// Zero sizes reuse the HTTP server's buffers for reading, and the
-		// pool lends a write buffer only while a frame is being written, so
-		// an idle socket holds neither (measured with bench load --idle).
+		// pool keeps gorilla from holding a write buffer (wsframe writes),
+		// so an idle socket holds neither (measured with bench load --idle).
 		WriteBufferPool: writeBuffers,
 		// The Origin was checked above against the trusted list; a request
 		// without one is a non-browser client with a session.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
-	ws, err := up.Upgrade(c.Response(), req, nil)
+	fc, err := wsframe.Upgrade(&up, c.Response(), req, nil, wsframe.DefaultConfig())
 	if err != nil {
 		// Upgrade has already answered the client.
 		s.conns.release(id.User.ID, ip)
@@ -139,23 +117,24 @@ func (s *server) websocket(c echo.Context) error {
 	// (about 25 KB each, measured with bench load --idle).
 	go func() {
 		defer s.conns.release(id.User.ID, ip)
-		s.serveSocket(ws, room, id.User.ID, id.User.Name, ip, id.Session.TokenHash)
+		s.serveSocket(fc, room, id.User.ID, id.Session.TokenHash)
 	}()
 	return nil
 }
 
 // serveSocket runs one connection's read loop until it ends.
-func (s *server) serveSocket(ws *websocket.Conn, room, userID, name, ip, sessionKey string) {
-	t := &wsTransport{ws: ws, done: make(chan struct{})}
-	conn := hub.NewConn(t, userID, name, ip)
+func (s *server) serveSocket(fc *wsframe.Conn, room, userID, sessionKey string) {
+	t := &wsTransport{fc: fc}
+	ws := fc.WS()
+	conn := hub.NewConn(t, userID, "", "")
 	conn.SessionKey = sessionKey
 	ctx := context.Background()
 	if err := s.hub.Join(ctx, room, conn); err != nil {
-		t.Close(hub.DisconnectUnavailable.Code, hub.DisconnectUnavailable.Reason)
+		t.disconnect(hub.DisconnectUnavailable)
 		return
 	}
 	defer s.hub.Leave(conn)
-	t.startPinger()
+	fc.StartPinger(pingPeriod)
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPongHandler(func(string) error {
