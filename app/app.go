@@ -53,6 +53,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	log := cfg.Log
+	public, _ := cfg.publicURL() // checked by Validate
+	proxies, _ := cfg.trustedProxies()
 	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
 	d, err := db.Open(ctx, cfg.DBPath)
 	if err != nil {
@@ -94,6 +96,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		MaxConnsPerUser: cfg.MaxConnsPerUser,
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		Version:         cfg.Version,
+		TrustedProxies:  proxies,
+		PublicURL:       public,
 	}, handlers.Deps{
 		DB: d, Auth: a.Auth, Hub: a.Hub, Codec: a.Source, Log: log,
 		Metrics: a.Metrics.Handler(),

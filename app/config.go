@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +42,12 @@ type Config struct {
 	IdleGrace time.Duration
 	// SecureCookies marks cookies Secure, for a server behind HTTPS.
 	SecureCookies bool
+	// PublicURL is the external base URL (https://chat.example.com), the
+	// server's own origin for the Origin checks; empty takes it from Host.
+	PublicURL string
+	// TrustedProxies are CIDRs whose X-Forwarded-For, -Proto and -Host are
+	// believed; empty believes nobody's (the TCP peer is the client).
+	TrustedProxies []string
 	// SessionSweep is how often sockets are checked against their sessions
 	// and closed when the session has ended.
 	SessionSweep time.Duration
@@ -134,7 +142,42 @@ func (c Config) Validate() error {
 	if s := c.AuthScrypt; s != nil && (s.LogN < 1 || s.LogN > 20) {
 		errs = append(errs, errors.New("--scrypt-log-n must be 1 to 20"))
 	}
+	if _, err := c.publicURL(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// publicURL parses PublicURL: nil when unset.
+func (c Config) publicURL() (*url.URL, error) {
+	if c.PublicURL == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("--public-url %q: want http(s)://host[:port], the address users open", c.PublicURL)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}, nil
+}
+
+// trustedProxies parses TrustedProxies; a bare address is a /32 or /128.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies %q: want CIDRs such as 10.0.0.0/8 or addresses", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // BindFlags defines serve's flags on fs. Each flag's default is cfg's
@@ -153,6 +196,8 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", cfg.MaxConnsPerIP, "open WebSockets per client IP (0 = unlimited)")
 	fs.DurationVar(&cfg.IdleGrace, "idle-grace", cfg.IdleGrace, "how long an empty room keeps its codec instance")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark cookies Secure (set when served over HTTPS)")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base URL users open (https://chat.example.com): the server's own origin for the Origin checks, whatever Host a proxy sends")
+	fs.Var((*listValue)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For, -Proto and -Host are believed")
 	if cfg.AuthScrypt == nil {
 		s := auth.DefaultScrypt
 		cfg.AuthScrypt = &s

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -121,7 +122,46 @@ func (r renderer) render(err error, c echo.Context) {
 	if e.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
+	if strings.HasPrefix(c.Request().URL.Path, "/rpc/") {
+		_ = c.JSON(e.Status, orpcError(e))
+		return
+	}
 	_ = c.JSON(e.Status, apiError{Code: e.Code, Message: e.Message})
+}
+
+// orpcErrorJSON is oRPC's error body, so that upstream's client (oRPC's
+// OpenAPILink) raises the ORPCError it raised against upstream: code is
+// oRPC's name for the status, and data keeps our own code.
+type orpcErrorJSON struct {
+	Defined bool              `json:"defined"`
+	Code    string            `json:"code"`
+	Status  int               `json:"status"`
+	Message string            `json:"message"`
+	Data    map[string]string `json:"data"`
+}
+
+// orpcCodes are oRPC's common error codes by status.
+var orpcCodes = map[int]string{
+	http.StatusBadRequest:            "BAD_REQUEST",
+	http.StatusUnauthorized:          "UNAUTHORIZED",
+	http.StatusForbidden:             "FORBIDDEN",
+	http.StatusNotFound:              "NOT_FOUND",
+	http.StatusMethodNotAllowed:      "METHOD_NOT_SUPPORTED",
+	http.StatusConflict:              "CONFLICT",
+	http.StatusRequestEntityTooLarge: "PAYLOAD_TOO_LARGE",
+	http.StatusUnsupportedMediaType:  "UNSUPPORTED_MEDIA_TYPE",
+	http.StatusUnprocessableEntity:   "UNPROCESSABLE_CONTENT",
+	http.StatusTooManyRequests:       "TOO_MANY_REQUESTS",
+	http.StatusInternalServerError:   "INTERNAL_SERVER_ERROR",
+	http.StatusServiceUnavailable:    "SERVICE_UNAVAILABLE",
+}
+
+func orpcError(e *Error) orpcErrorJSON {
+	code, ok := orpcCodes[e.Status]
+	if !ok {
+		code = "INTERNAL_SERVER_ERROR"
+	}
+	return orpcErrorJSON{Code: code, Status: e.Status, Message: e.Message, Data: map[string]string{"code": e.Code}}
 }
 
 // middleware renders the errors of the routes it wraps itself, for route

@@ -3,6 +3,8 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +27,11 @@ type Config struct {
 	MaxConnsPerUser int
 	MaxConnsPerIP   int
 	Version         string
+	// TrustedProxies are the peers whose X-Forwarded-* headers are
+	// believed (proxy.go); none means the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// PublicURL, when set, is the server's own origin (scheme and host).
+	PublicURL *url.URL
 }
 
 // Deps are the parts the routes use.
@@ -59,9 +66,12 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e.HTTPErrorHandler = renderer{log: s.log}.render
 	// c.RealIP() is the TCP peer, as auth.PeerIP: trusting X-Forwarded-For
 	// or X-Real-IP from anyone would let a client pick its own address and
-	// get around the per-IP connection cap.
+	// get around the per-IP connection cap. Behind trusted proxies, proxy
+	// puts the client's address there first.
 	e.IPExtractor = echo.ExtractIPDirect()
+	e.Pre(proxy(cfg.TrustedProxies, cfg.PublicURL))
 	e.Use(middleware.Recover())
+	e.Use(s.cors)
 	e.Use(bodyLimit(cfg.MaxBodyBytes))
 	e.Use(d.Auth.OriginMiddleware())
 
