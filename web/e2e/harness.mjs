@@ -69,18 +69,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * stop() then start() is a restart the clients can reconnect to.
  */
 export class Server {
-  constructor({ bin, dir, port }) {
+  constructor({ bin, dir, port, host = "127.0.0.1", args = [] }) {
     this.bin = bin;
     this.port = port;
+    this.args = args;
     this.db = path.join(dir, "chat.db");
     this.logPath = path.join(dir, "server.log");
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = `http://${host}:${port}`;
     this.proc = null;
   }
 
   async start() {
     const log = createWriteStream(this.logPath, { flags: "a" });
-    const proc = spawn(this.bin, ["serve", "--addr", `127.0.0.1:${this.port}`, "--db", this.db], {
+    const proc = spawn(this.bin, ["serve", "--addr", `127.0.0.1:${this.port}`, "--db", this.db, ...this.args], {
       cwd: path.dirname(this.db),
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -99,7 +100,7 @@ export class Server {
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`server exited with ${this.proc.exitCode}; log: ${this.logPath}`);
       try {
-        const resp = await fetch(`${this.url}/api/health`, { signal: AbortSignal.timeout(2000) });
+        const resp = await fetch(`http://127.0.0.1:${this.port}/api/health`, { signal: AbortSignal.timeout(2000) });
         if (resp.ok) return;
         last = `HTTP ${resp.status}`;
       } catch (err) {
