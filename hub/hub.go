@@ -5,6 +5,13 @@
 // Every packet in or out of a room goes through the room's codec instance.
 // A Message is committed to the store before anyone sees it, so an echo is
 // an acknowledgement that the message is durable.
+//
+// Layout: hub.go routes to rooms; room.go is the room actor (its loop,
+// joins, broadcasts, hibernation); client.go takes a client's request in;
+// rules.go holds the client rules as a pure function; commit.go is the
+// commit pipeline; dbworker.go the serial database worker for reactions and
+// deletes; conn.go a socket's bounded send queue and writer; errors.go and
+// disconnect.go the refusals and close codes callers map.
 package hub
 
 import (
@@ -109,9 +116,6 @@ func New(cfg Config, src codec.Source, store chat.MessageStore, writer chat.Pers
 	}
 }
 
-// Config returns the effective configuration.
-func (h *Hub) Config() Config { return h.cfg }
-
 // acquire returns the named room, waking it if needed, with one reference
 // held; the caller must release it. References keep a room from stopping.
 func (h *Hub) acquire(name string) (*room, error) {
@@ -190,7 +194,7 @@ func (h *Hub) Leave(c *Conn) {
 	if !c.joined.CompareAndSwap(false, true) {
 		return
 	}
-	c.Close(CloseGoingAway, "leaving")
+	c.Disconnect(disconnectLeaving)
 	r := c.room
 	if r == nil {
 		return
@@ -217,7 +221,7 @@ func (h *Hub) Receive(ctx context.Context, c *Conn, data []byte) error {
 	return r.send(ctx, func() { r.packet(c, data) })
 }
 
-// SweepSessions closes, with ClosePolicy, every socket whose session
+// SweepSessions closes, with DisconnectSessionEnded, every socket whose session
 // valid reports as ended (signed out, expired or deleted). The server calls
 // it every few seconds, once per distinct session.
 func (h *Hub) SweepSessions(ctx context.Context, valid func(ctx context.Context, key string) bool) {
@@ -238,7 +242,7 @@ func (h *Hub) SweepSessions(ctx context.Context, valid func(ctx context.Context,
 		}
 		h.mu.Unlock()
 		for _, c := range conns {
-			c.Close(ClosePolicy, "session ended")
+			c.Disconnect(DisconnectSessionEnded)
 		}
 	}
 }
