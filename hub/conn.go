@@ -60,6 +60,9 @@ type Conn struct {
 
 	room   *room
 	joined atomic.Bool
+	// online is the count of users the room last queued to this socket
+	// (0: none yet). Owned by the room goroutine.
+	online int
 }
 
 // NewConn wraps a transport for userID; the hub sets its queue bound when

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +36,7 @@ type room struct {
 	jobs    int
 	db      serial
 	idle    *time.Timer
+	online  presence
 }
 
 func newRoom(h *Hub, name string) *room {
@@ -148,6 +148,7 @@ func (r *room) maybeIdle() {
 }
 
 func (r *room) stop() {
+	r.stopOnline()
 	if r.inst != nil {
 		r.inst.Release()
 		r.inst = nil
@@ -172,7 +173,10 @@ func (r *room) join(c *Conn) {
 		r.idle = nil
 	}
 	r.h.obs.ConnectionsDelta(1)
-	r.broadcastOnline()
+	r.greet(c)
+	if r.users[c.UserID] == 1 {
+		r.onlineChanged()
+	}
 }
 
 func (r *room) leave(c *Conn) {
@@ -180,25 +184,13 @@ func (r *room) leave(c *Conn) {
 		return
 	}
 	delete(r.conns, c)
+	r.h.obs.ConnectionsDelta(-1)
 	if r.users[c.UserID]--; r.users[c.UserID] <= 0 {
 		delete(r.users, c.UserID)
+		r.onlineChanged()
 	}
-	r.h.obs.ConnectionsDelta(-1)
 	r.pruneLimits()
-	r.broadcastOnline()
 	r.maybeIdle()
-}
-
-// broadcastOnline sends the number of distinct users online to everyone.
-func (r *room) broadcastOnline() {
-	if len(r.conns) == 0 {
-		return
-	}
-	f, err := r.encode(codec.Packet{Kind: codec.KindOnlineUsers, Payload: []byte(strconv.Itoa(len(r.users)))})
-	if err != nil {
-		return
-	}
-	r.broadcast(codec.KindOnlineUsers, f, "")
 }
 
 // broadcast queues f to every connection except those of skipUser.
