@@ -97,8 +97,12 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	return true, false
 }
 
-// writeLoop drains the queue into the transport until the connection closes.
+// writeLoop drains the queue into the transport until the connection
+// closes. Everything queued since the last write goes out in one call when
+// the transport is a BatchTransport (one syscall for the lot), else frame
+// by frame.
 func (c *Conn) writeLoop() {
+	bt, _ := c.t.(BatchTransport)
 	var batch []*Frame
 	for range c.signal {
 		c.mu.Lock()
@@ -109,14 +113,33 @@ func (c *Conn) writeLoop() {
 		batch, c.queue = c.queue, batch[:0]
 		c.bytes = 0
 		c.mu.Unlock()
-		for i, f := range batch {
-			if err := c.t.WriteFrame(f); err != nil {
-				c.Disconnect(disconnectWriteFailed)
-				return
-			}
-			batch[i] = nil
+		if err := c.write(bt, batch); err != nil {
+			c.Disconnect(disconnectWriteFailed)
+			return
+		}
+		// Let go of the frames, and of a burst's worth of slice, so an
+		// idle socket holds neither.
+		clear(batch)
+		if cap(batch) > keepQueueCap {
+			batch = nil
 		}
 	}
+}
+
+// keepQueueCap is the largest queue backing array a connection keeps
+// between bursts.
+const keepQueueCap = 64
+
+func (c *Conn) write(bt BatchTransport, batch []*Frame) error {
+	if bt != nil {
+		return bt.WriteFrames(batch)
+	}
+	for _, f := range batch {
+		if err := c.t.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close is Disconnect with a code and reason of the caller's. Prefer
