@@ -11,8 +11,9 @@ func (r *room) packet(c *Conn, data []byte) {
 	if _, ok := r.conns[c]; !ok || c.Closed() {
 		return
 	}
-	if !r.allow(c.UserID) {
-		r.notice(c, r.rateText())
+	if refusal := r.admit(c.UserID, len(data)); refusal != "" {
+		r.notice(c, refusal)
+		r.violated(c)
 		return
 	}
 	if r.inst == nil {
@@ -28,6 +29,9 @@ func (r *room) packet(c *Conn, data []byte) {
 		}
 		r.h.obs.Rejected(class)
 		r.notice(c, rejectText(class, r.h.cfg.MaxPayload))
+		if class != classCodecFault {
+			r.violated(c)
+		}
 		return
 	}
 	r.h.obs.PacketIn(p.Kind)
@@ -35,6 +39,7 @@ func (r *room) packet(c *Conn, data []byte) {
 	if refusal != "" {
 		r.h.obs.Rejected(classRule)
 		r.notice(c, refusal)
+		r.violated(c)
 		return
 	}
 	switch p.Kind {
@@ -55,8 +60,8 @@ func (r *room) packet(c *Conn, data []byte) {
 
 // httpMessage is Hub.Post inside the room: the same path as a socket Message.
 func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Message, error)) {
-	if !r.allow(userID) {
-		reply(chat.Message{}, refuse(ErrRateLimited, r.rateText()))
+	if refusal := r.admit(userID, len(text)); refusal != "" {
+		reply(chat.Message{}, refuse(ErrRateLimited, refusal))
 		return
 	}
 	if len(text) > r.h.cfg.MaxPayload {
@@ -70,4 +75,22 @@ func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Mess
 		return
 	}
 	r.message(sender{reply: reply}, userID, ref, p)
+}
+
+// violated counts a refused frame against c. MaxViolations of them within
+// one ViolationWindow close the socket: a client that only sends what is
+// refused costs a notice each, and would otherwise be served forever.
+func (r *room) violated(c *Conn) {
+	limit := r.h.cfg.MaxViolations
+	if limit <= 0 {
+		return
+	}
+	now := r.h.cfg.Now()
+	if now.Sub(c.violStart) >= r.h.cfg.ViolationWindow {
+		c.violStart, c.violations = now, 0
+	}
+	if c.violations++; c.violations >= limit {
+		r.h.stats.violations.Add(1)
+		c.Disconnect(DisconnectViolations)
+	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Frame is one encoded packet, built once per broadcast and shared by every
@@ -63,6 +64,9 @@ type Conn struct {
 	// online is the count of users the room last queued to this socket
 	// (0: none yet). Owned by the room goroutine.
 	online int
+	// violations counts refused frames since violStart (room goroutine).
+	violations int
+	violStart  time.Time
 }
 
 // NewConn wraps a transport for userID; the hub sets its queue bound when

@@ -30,6 +30,17 @@ func (b *bucket) allow(now time.Time, rate int) bool {
 	return true
 }
 
+// take spends n tokens if any are left. The balance may go below zero, so
+// an item larger than the whole budget passes once and is paid back over
+// the following seconds instead of never passing.
+func (b *bucket) take(now time.Time, rate, n int) bool {
+	if !b.allow(now, rate) {
+		return false
+	}
+	b.tokens -= float64(n - 1)
+	return true
+}
+
 // full reports whether the bucket has refilled, so it can be forgotten.
 func (b *bucket) full(now time.Time, rate int) bool {
 	return now.Sub(b.last).Seconds()*float64(rate)+b.tokens >= float64(rate)
@@ -60,6 +71,19 @@ func (r *room) pruneLimits() {
 			delete(r.limits, u)
 		}
 	}
+}
+
+// admit charges one client packet of size bytes to its user, in this room
+// and across rooms. It returns the refusal text, or "" when allowed.
+func (r *room) admit(userID string, size int) string {
+	if !r.allow(userID) {
+		return r.rateText()
+	}
+	if text := r.h.spend(userID, size); text != "" {
+		r.h.obs.RateLimited()
+		return text
+	}
+	return ""
 }
 
 func (r *room) rateText() string {

@@ -20,6 +20,8 @@ type room struct {
 	h    *Hub
 	name string
 	refs int // guarded by h.mu
+	// holders are the users with a claim on the room (guarded by h.mu).
+	holders map[string]struct{}
 
 	in      chan func()
 	qmu     sync.Mutex
@@ -42,6 +44,7 @@ type room struct {
 func newRoom(h *Hub, name string) *room {
 	return &room{
 		h: h, name: name,
+		holders: make(map[string]struct{}),
 		in:      make(chan func(), 64),
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
@@ -81,12 +84,7 @@ func (r *room) run() {
 	defer r.h.roomsWG.Done()
 	defer close(r.stopped)
 	ctx := context.Background()
-	inst, err := r.h.src.Acquire(ctx)
-	if err != nil {
-		r.h.log.Error("room: acquire codec", "room", r.name, "err", err)
-	} else {
-		r.inst = inst
-	}
+	r.leaseCodec()
 	if r.h.cfg.HistoryCache > 0 {
 		msgs, err := r.h.store.History(ctx, r.name, chat.Cursor{}, r.h.cfg.HistoryCache)
 		if err != nil {
@@ -126,6 +124,30 @@ func (r *room) run() {
 			return
 		}
 	}
+}
+
+// leaseCodec leases the room's codec instance: from the hub's source if one
+// comes within CodecWait, else the pure-Go codec until the room sleeps, so
+// an exhausted pool slows no room down by more than CodecWait (issue 15).
+// Fallbacks are counted; the first is logged.
+func (r *room) leaseCodec() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.h.cfg.CodecWait)
+	inst, err := r.h.src.Acquire(ctx)
+	cancel()
+	if err == nil {
+		r.inst = inst
+		return
+	}
+	r.h.stats.fallbacks.Add(1)
+	r.h.fallbackOnce.Do(func() {
+		r.h.log.Warn("room: no codec instance in time; rooms waking without one run on the Go codec until they sleep (logged once, counted in Stats)",
+			"room", r.name, "codec", r.h.src.Name(), "wait", r.h.cfg.CodecWait, "err", err)
+	})
+	if inst, err = r.h.fallback.Acquire(context.Background()); err != nil {
+		r.h.log.Error("room: acquire Go codec", "room", r.name, "err", err)
+		return
+	}
+	r.inst = inst
 }
 
 // quiet reports that nothing is connected, queued or in flight.
