@@ -18,18 +18,21 @@ var (
 )
 
 // classes lists the sentinels by ABI error code (wasm/ABI.md § Error codes).
+// reason says what is wrong with such a packet, in words a client's author
+// can act on (the hub sends it in a notice).
 var classes = []struct {
-	code uint32
-	name string
-	err  error
+	code   uint32
+	name   string
+	err    error
+	reason string
 }{
-	{1, "truncated", ErrTruncated},
-	{2, "invalid_enum", ErrInvalidEnum},
-	{3, "invalid_utf8", ErrInvalidUTF8},
-	{4, "checksum", ErrChecksum},
-	{5, "compression", ErrCompression},
-	{6, "too_large", ErrTooLarge},
-	{7, "trailing_bytes", ErrTrailingBytes},
+	{1, "truncated", ErrTruncated, "the packet ends inside a field"},
+	{2, "invalid_enum", ErrInvalidEnum, "a kind, reaction, option tag or bool is out of range"},
+	{3, "invalid_utf8", ErrInvalidUTF8, "an id is not valid UTF-8"},
+	{4, "checksum", ErrChecksum, "the crc does not match the payload"},
+	{5, "compression", ErrCompression, "the payload is not a valid LZ4 frame"},
+	{6, "too_large", ErrTooLarge, "payload too large"},
+	{7, "trailing_bytes", ErrTrailingBytes, "bytes follow the packet"},
 }
 
 // ClassNames lists the protocol error classes in ABI code order.
@@ -54,6 +57,17 @@ func Class(err error) string {
 	}
 	if errors.Is(err, ErrCodecFault) {
 		return "codec_fault"
+	}
+	return ""
+}
+
+// ClassReason explains a protocol class to a client ("the packet ends
+// inside a field"), or returns "" for a name that is not a class.
+func ClassReason(name string) string {
+	for _, c := range classes {
+		if c.name == name {
+			return c.reason
+		}
 	}
 	return ""
 }

@@ -3,14 +3,7 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
-)
-
-// WebSocket close codes the hub uses (RFC 6455 § 7.4.1).
-const (
-	CloseGoingAway     = 1001 // server shutdown or room stopping
-	ClosePolicy        = 1008 // session revoked or expired
-	CloseTooBig        = 1009 // frame above the size limit
-	CloseTryAgainLater = 1013 // the client's send queue overflowed: it reads too slowly
+	"time"
 )
 
 // Frame is one encoded packet, built once per broadcast and shared by every
@@ -53,9 +46,6 @@ type BatchTransport interface {
 // bytes: a client that cannot keep up is disconnected, never waited on.
 type Conn struct {
 	UserID string
-	// Name is the user's display name, for logs.
-	Name string
-	IP   string
 	// SessionKey identifies the session the socket was opened with (its
 	// token hash), so the socket closes when that session ends.
 	SessionKey string
@@ -63,33 +53,32 @@ type Conn struct {
 	t        Transport
 	maxBytes int
 
-	mu      sync.Mutex
-	queue   []*Frame
-	bytes   int
-	closed  bool
-	signal  chan struct{}
-	stopped chan struct{}
+	mu     sync.Mutex
+	queue  []*Frame
+	bytes  int
+	closed bool
+	signal chan struct{}
 
 	room   *room
 	joined atomic.Bool
+	// online is the count of users the room last queued to this socket
+	// (0: none yet). Owned by the room goroutine.
+	online int
+	// violations counts refused frames since violStart (room goroutine).
+	violations int
+	violStart  time.Time
 }
 
 // NewConn wraps a transport for userID; the hub sets its queue bound when
-// it joins a room.
-func NewConn(t Transport, userID, name, ip string) *Conn {
-	return &Conn{
-		UserID:  userID,
-		Name:    name,
-		IP:      ip,
-		t:       t,
-		signal:  make(chan struct{}, 1),
-		stopped: make(chan struct{}),
-	}
+// it joins a room. The display name and address are not kept: nothing
+// reads them (the parameters stay until handlers/ws.go stops passing them).
+func NewConn(t Transport, userID, _, _ string) *Conn {
+	return &Conn{UserID: userID, t: t, signal: make(chan struct{}, 1)}
 }
 
 // enqueue adds f to the send queue. It reports false when the connection
 // is closed, or when the queue would exceed its bound, in which case it
-// closes the connection with CloseTryAgainLater and sets overflow.
+// closes the connection with DisconnectSlow and sets overflow.
 func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	c.mu.Lock()
 	if c.closed {
@@ -98,7 +87,7 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	}
 	if c.bytes+len(f.Data) > c.maxBytes && len(c.queue) > 0 {
 		c.mu.Unlock()
-		c.Close(CloseTryAgainLater, "send queue overflow: client reads too slowly")
+		c.Disconnect(DisconnectSlow)
 		return false, true
 	}
 	c.queue = append(c.queue, f)
@@ -112,9 +101,12 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	return true, false
 }
 
-// writeLoop drains the queue into the transport until the connection closes.
+// writeLoop drains the queue into the transport until the connection
+// closes. Everything queued since the last write goes out in one call when
+// the transport is a BatchTransport (one syscall for the lot), else frame
+// by frame.
 func (c *Conn) writeLoop() {
-	defer close(c.stopped)
+	bt, _ := c.t.(BatchTransport)
 	var batch []*Frame
 	for range c.signal {
 		c.mu.Lock()
@@ -125,22 +117,42 @@ func (c *Conn) writeLoop() {
 		batch, c.queue = c.queue, batch[:0]
 		c.bytes = 0
 		c.mu.Unlock()
-		for i, f := range batch {
-			if err := c.t.WriteFrame(f); err != nil {
-				c.Close(CloseGoingAway, "write failed")
-				return
-			}
-			batch[i] = nil
+		if err := c.write(bt, batch); err != nil {
+			c.Disconnect(disconnectWriteFailed)
+			return
+		}
+		// Let go of the frames, and of a burst's worth of slice, so an
+		// idle socket holds neither.
+		clear(batch)
+		if cap(batch) > keepQueueCap {
+			batch = nil
 		}
 	}
 }
 
-// Disconnect closes the connection once with d; later calls do nothing.
-func (c *Conn) Disconnect(d Disconnect) { c.Close(d.Code, d.Reason) }
+// keepQueueCap is the largest queue backing array a connection keeps
+// between bursts.
+const keepQueueCap = 64
 
-// Close closes the connection once with code; later calls do nothing.
-// Prefer Disconnect with a value of the close vocabulary.
-func (c *Conn) Close(code int, reason string) {
+func (c *Conn) write(bt BatchTransport, batch []*Frame) error {
+	if bt != nil {
+		return bt.WriteFrames(batch)
+	}
+	for _, f := range batch {
+		if err := c.t.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close is Disconnect with a code and reason of the caller's. Prefer
+// Disconnect with a value of the close vocabulary; Close stays only until
+// handlers/ws.go has switched.
+func (c *Conn) Close(code int, reason string) { c.Disconnect(Disconnect{Code: code, Reason: reason}) }
+
+// Disconnect closes the connection once with d; later calls do nothing.
+func (c *Conn) Disconnect(d Disconnect) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -151,7 +163,7 @@ func (c *Conn) Close(code int, reason string) {
 	c.bytes = 0
 	close(c.signal)
 	c.mu.Unlock()
-	c.t.Close(code, reason)
+	c.t.Close(d.Code, d.Reason)
 }
 
 // Closed reports whether the connection has been closed.
@@ -160,6 +172,3 @@ func (c *Conn) Closed() bool {
 	defer c.mu.Unlock()
 	return c.closed
 }
-
-// Done is closed when the writer goroutine has finished.
-func (c *Conn) Done() <-chan struct{} { return c.stopped }

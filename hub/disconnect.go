@@ -24,3 +24,9 @@ var (
 	// DisconnectViolations: too many refused frames in a short window.
 	DisconnectViolations = Disconnect{Code: 1008, Reason: "too many invalid or rate-limited packets"}
 )
+
+// Closes of sockets whose peer is already gone, so only the code matters.
+var (
+	disconnectLeaving     = Disconnect{Code: 1001, Reason: "leaving"}
+	disconnectWriteFailed = Disconnect{Code: 1001, Reason: "write failed"}
+)

@@ -19,6 +19,10 @@ var (
 	ErrForbidden = errors.New("hub: not the author")
 	ErrIDTaken   = errors.New("hub: message id used by another user")
 	ErrNotStored = errors.New("hub: message not stored")
+	// ErrTooManyRooms: waking the room would take the user past
+	// Config.MaxRoomsPerUser (429 with Retry-After over HTTP, 1013 on a
+	// socket).
+	ErrTooManyRooms = errors.New("hub: too many rooms awake for one user")
 )
 
 // Error is a refusal with the text a client should read. Message is shown

@@ -5,6 +5,13 @@
 // Every packet in or out of a room goes through the room's codec instance.
 // A Message is committed to the store before anyone sees it, so an echo is
 // an acknowledgement that the message is durable.
+//
+// Layout: hub.go routes to rooms; room.go is the room actor (its loop,
+// joins, broadcasts, hibernation); client.go takes a client's request in;
+// rules.go holds the client rules as a pure function; commit.go is the
+// commit pipeline; dbworker.go the serial database worker for reactions and
+// deletes; conn.go a socket's bounded send queue and writer; errors.go and
+// disconnect.go the refusals and close codes callers map.
 package hub
 
 import (
@@ -45,6 +52,26 @@ type Config struct {
 	IdleGrace time.Duration
 	// MaxMessageID bounds a client-chosen message id in bytes (default 128).
 	MaxMessageID int
+
+	// CodecWait bounds how long a waking room waits for a codec instance
+	// (default 1s, which also covers instantiating one on a busy machine). A room that gets none in time (the pool is exhausted)
+	// runs on the pure-Go codec until it sleeps, so no room ever hangs.
+	CodecWait time.Duration
+	// MaxRoomsPerUser caps the rooms one user may hold awake, through
+	// sockets or through HTTP requests within IdleGrace; a request that
+	// would wake one more is refused (ErrTooManyRooms). 0 turns it off.
+	MaxRoomsPerUser int
+	// UserPacketRate and UserByteRate are one user's budget across all
+	// rooms, in client packets (socket frames and HTTP posts and reactions)
+	// and bytes per second, on top of RateLimit per room. 0 turns each off.
+	UserPacketRate int
+	UserByteRate   int
+	// MaxViolations refused frames (rate-limited, undecodable or against
+	// the client rules) within ViolationWindow close a socket with
+	// DisconnectViolations. 0 turns it off; the window defaults to 10s.
+	MaxViolations   int
+	ViolationWindow time.Duration
+
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -68,6 +95,12 @@ func (c *Config) fill() {
 	if c.MaxMessageID <= 0 {
 		c.MaxMessageID = 128
 	}
+	if c.CodecWait <= 0 {
+		c.CodecWait = time.Second
+	}
+	if c.ViolationWindow <= 0 {
+		c.ViolationWindow = 10 * time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -89,6 +122,34 @@ type Hub struct {
 	closingFlag atomic.Bool
 	roomsWG     sync.WaitGroup
 	sessions    map[string]map[*Conn]struct{}
+	// held is, per user, the awake rooms that user holds (MaxRoomsPerUser).
+	held map[string]map[*room]*hold
+	// budgets are the per-user budgets across rooms, each with its own lock.
+	budgets budgets
+
+	fallback     codec.Source
+	fallbackOnce sync.Once
+	stats        struct{ fallbacks, roomCap, violations atomic.Int64 }
+}
+
+// Stats counts the hub's defences at work, for metrics.
+type Stats struct {
+	// CodecFallbacks is rooms that woke on the Go codec because no
+	// instance came within CodecWait.
+	CodecFallbacks int64
+	// RoomCapRefusals is requests refused by MaxRoomsPerUser.
+	RoomCapRefusals int64
+	// ViolationDisconnects is sockets closed with DisconnectViolations.
+	ViolationDisconnects int64
+}
+
+// Stats returns the counters so far.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		CodecFallbacks:       h.stats.fallbacks.Load(),
+		RoomCapRefusals:      h.stats.roomCap.Load(),
+		ViolationDisconnects: h.stats.violations.Load(),
+	}
 }
 
 // New builds a hub over any store: it reads and changes messages through
@@ -106,15 +167,17 @@ func New(cfg Config, src codec.Source, store chat.MessageStore, writer chat.Pers
 		cfg: cfg, src: src, store: store, writer: writer, log: log, obs: obs,
 		rooms:    make(map[string]*room),
 		sessions: make(map[string]map[*Conn]struct{}),
+		held:     make(map[string]map[*room]*hold),
+		budgets:  budgets{m: make(map[string]*budget)},
+		fallback: codec.NewGoSource(),
 	}
 }
 
-// Config returns the effective configuration.
-func (h *Hub) Config() Config { return h.cfg }
-
 // acquire returns the named room, waking it if needed, with one reference
 // held; the caller must release it. References keep a room from stopping.
-func (h *Hub) acquire(name string) (*room, error) {
+// userID's claim on the room is recorded: a socket when sock, else an HTTP
+// request; waking one more room than MaxRoomsPerUser allows is refused.
+func (h *Hub) acquire(name, userID string, sock bool) (*room, error) {
 	if !ValidRoom(name) {
 		return nil, errRoomName
 	}
@@ -125,6 +188,10 @@ func (h *Hub) acquire(name string) (*room, error) {
 	}
 	r := h.rooms[name]
 	if r == nil {
+		if h.overRoomCapLocked(userID) {
+			h.stats.roomCap.Add(1)
+			return nil, h.roomCapError()
+		}
 		r = newRoom(h, name)
 		h.rooms[name] = r
 		h.roomsWG.Add(1)
@@ -132,6 +199,7 @@ func (h *Hub) acquire(name string) (*room, error) {
 		go r.run()
 	}
 	r.refs++
+	h.holdLocked(userID, r, sock)
 	return r, nil
 }
 
@@ -151,6 +219,9 @@ func (h *Hub) tryStop(r *room) bool {
 		return false
 	}
 	delete(h.rooms, r.name)
+	for u := range r.holders {
+		h.dropHoldLocked(u, r)
+	}
 	h.obs.RoomsActive(len(h.rooms))
 	return true
 }
@@ -158,7 +229,7 @@ func (h *Hub) tryStop(r *room) bool {
 // Join adds c to a room and starts its writer. It returns once the room
 // has taken the connection; Leave must be called when the socket ends.
 func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
-	r, err := h.acquire(roomName)
+	r, err := h.acquire(roomName, c.UserID, true)
 	if err != nil {
 		return err
 	}
@@ -190,12 +261,13 @@ func (h *Hub) Leave(c *Conn) {
 	if !c.joined.CompareAndSwap(false, true) {
 		return
 	}
-	c.Close(CloseGoingAway, "leaving")
+	c.Disconnect(disconnectLeaving)
 	r := c.room
 	if r == nil {
 		return
 	}
 	h.mu.Lock()
+	h.unholdSockLocked(c.UserID, r)
 	if set := h.sessions[c.SessionKey]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
@@ -217,7 +289,7 @@ func (h *Hub) Receive(ctx context.Context, c *Conn, data []byte) error {
 	return r.send(ctx, func() { r.packet(c, data) })
 }
 
-// SweepSessions closes, with ClosePolicy, every socket whose session
+// SweepSessions closes, with DisconnectSessionEnded, every socket whose session
 // valid reports as ended (signed out, expired or deleted). The server calls
 // it every few seconds, once per distinct session.
 func (h *Hub) SweepSessions(ctx context.Context, valid func(ctx context.Context, key string) bool) {
@@ -238,15 +310,15 @@ func (h *Hub) SweepSessions(ctx context.Context, valid func(ctx context.Context,
 		}
 		h.mu.Unlock()
 		for _, c := range conns {
-			c.Close(ClosePolicy, "session ended")
+			c.Disconnect(DisconnectSessionEnded)
 		}
 	}
 }
 
 // call runs fn in the room's goroutine and waits for it to reply.
-func call[T any](ctx context.Context, h *Hub, roomName string, fn func(r *room, reply func(T, error))) (T, error) {
+func call[T any](ctx context.Context, h *Hub, roomName, userID string, fn func(r *room, reply func(T, error))) (T, error) {
 	var zero T
-	r, err := h.acquire(roomName)
+	r, err := h.acquire(roomName, userID, false)
 	if err != nil {
 		return zero, err
 	}
@@ -274,16 +346,16 @@ func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string
 	if messageID == "" {
 		messageID = chat.NewMessageID()
 	}
-	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
+	return call(ctx, h, roomName, userID, func(r *room, reply func(chat.Message, error)) {
 		r.httpMessage(userID, messageID, []byte(text), reply)
 	})
 }
 
 // React toggles userID's reaction on a message and broadcasts it.
 func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int) (chat.Message, error) {
-	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
-		if !r.allow(userID) {
-			reply(chat.Message{}, refuse(ErrRateLimited, r.rateText()))
+	return call(ctx, h, roomName, userID, func(r *room, reply func(chat.Message, error)) {
+		if refusal := r.admit(userID, len(ref)); refusal != "" {
+			reply(chat.Message{}, refuse(ErrRateLimited, refusal))
 			return
 		}
 		r.react(nil, userID, ref, kind, reply)
@@ -292,7 +364,7 @@ func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int)
 
 // Delete soft-deletes the author's own message and broadcasts a Delete.
 func (h *Hub) Delete(ctx context.Context, roomName, userID, ref string) (chat.Message, error) {
-	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
+	return call(ctx, h, roomName, userID, func(r *room, reply func(chat.Message, error)) {
 		r.remove(userID, ref, reply)
 	})
 }

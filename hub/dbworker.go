@@ -1,0 +1,123 @@
+package hub
+
+// dbworker.go: reactions and deletes run on the room's serial database
+// worker, off the room goroutine but in the order they arrived.
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/codec"
+)
+
+// dbJob runs fn on the room's serial database worker and then done in the
+// room goroutine, so reactions and deletes apply in the order received.
+func (r *room) dbJob(fn func() (chat.Message, error), done func(chat.Message, error)) {
+	r.jobs++
+	r.db.do(func() {
+		m, err := fn()
+		r.post(func() {
+			r.jobs--
+			done(m, err)
+			r.maybeIdle()
+		})
+	})
+}
+
+// react toggles a reaction in storage, then broadcasts it to everyone.
+func (r *room) react(c *Conn, userID, ref string, kind int, reply func(chat.Message, error)) {
+	s := sender{c: c, reply: reply}
+	if kind < int(codec.ReactionLike) || kind > int(codec.MaxReaction) {
+		s.fail(r, ErrInvalid, "Invalid reaction: kind must be 1 to 4")
+		return
+	}
+	r.dbJob(func() (chat.Message, error) {
+		return r.h.store.ToggleReaction(context.Background(), r.name, ref, userID, kind)
+	}, func(m chat.Message, err error) {
+		if err != nil {
+			if errors.Is(err, chat.ErrNotFound) {
+				s.fail(r, ErrNotFound, "Reaction rejected: unknown message "+strconv.Quote(ref))
+				return
+			}
+			r.h.log.Error("room: toggle reaction", "room", r.name, "err", err)
+			s.fail(r, ErrNotStored, "Reaction not stored: the server could not save it; retry later")
+			return
+		}
+		if c := r.cache.Load(); c != nil {
+			c.replace(m)
+		}
+		rk := codec.Reaction(kind)
+		f, err := r.encode(codec.Packet{Kind: codec.KindReaction, MessageID: &ref, UserID: &userID, Reaction: &rk})
+		if err == nil {
+			r.broadcast(codec.KindReaction, f, "")
+		}
+		if reply != nil {
+			reply(m, nil)
+		}
+	})
+}
+
+// remove soft-deletes the author's message and broadcasts a Delete.
+func (r *room) remove(userID, ref string, reply func(chat.Message, error)) {
+	r.dbJob(func() (chat.Message, error) {
+		return r.h.store.DeleteMessage(context.Background(), r.name, ref, userID)
+	}, func(m chat.Message, err error) {
+		switch {
+		case errors.Is(err, chat.ErrNotFound):
+			reply(chat.Message{}, errNotFound)
+			return
+		case errors.Is(err, chat.ErrForbidden):
+			reply(chat.Message{}, errForbidden)
+			return
+		case err != nil:
+			r.h.log.Error("room: delete message", "room", r.name, "err", err)
+			reply(chat.Message{}, refuse(ErrNotStored, "the server could not store that; retry later"))
+			return
+		}
+		if c := r.cache.Load(); c != nil {
+			c.remove(ref)
+		}
+		uid := m.UserID
+		f, err := r.encode(codec.Packet{Kind: codec.KindDelete, MessageID: &ref, UserID: &uid})
+		if err == nil {
+			r.broadcast(codec.KindDelete, f, "")
+		}
+		reply(m, nil)
+	})
+}
+
+// serial runs functions one at a time, in order, on a goroutine that exists
+// only while there is work.
+type serial struct {
+	mu      sync.Mutex
+	q       []func()
+	running bool
+}
+
+func (s *serial) do(fn func()) {
+	s.mu.Lock()
+	s.q = append(s.q, fn)
+	if !s.running {
+		s.running = true
+		go s.loop()
+	}
+	s.mu.Unlock()
+}
+
+func (s *serial) loop() {
+	for {
+		s.mu.Lock()
+		if len(s.q) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		fn := s.q[0]
+		s.q = s.q[1:]
+		s.mu.Unlock()
+		fn()
+	}
+}
