@@ -374,7 +374,7 @@ func TestAbuseImpersonation(t *testing.T) {
 	s := start(t, func(c *app.Config) {
 		c.Codec = "wasm"
 		// Many reactions and posts in a row; the rate limit has its own tests.
-		c.RateLimit = 0
+		noRateLimits(c)
 	})
 	alice, bob := s.signUp("alice"), s.signUp("bob")
 	a := joined(s.dial(alice, "imp"))

@@ -85,7 +85,7 @@ func TestAbuseDecompressionBombRefused(t *testing.T) {
 		s := start(t, func(c *app.Config) {
 			c.Codec = codecName
 			// The bombs follow each other faster than 5/s; the rate limit has its own tests.
-			c.RateLimit = 0
+			noRateLimits(c)
 		})
 		mallory, watcher := s.signUp("mallory"), s.signUp("watcher")
 		m := joined(s.dial(mallory, "bombs"))
@@ -337,6 +337,9 @@ func TestAbuseFloodRateLimited(t *testing.T) {
 	s := start(t, func(c *app.Config) {
 		c.Codec = "wasm"
 		c.RateLimit = 5
+		// This flood is about the rate limit; closing a socket that only
+		// sends refused frames is TestRepeatedViolationsDisconnect in hub.
+		c.MaxViolations = 0
 	})
 	mallory, alice, bob := s.signUp("mallory"), s.signUp("alice"), s.signUp("bob")
 	a := joined(s.dial(alice, "flood"))

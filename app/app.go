@@ -84,11 +84,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Writer = batch.NewWriter(d, batch.Config{OnBatch: a.Metrics.Batch})
 	a.Metrics.GaugeFunc("wasmchannel_persist_queue_depth", "Messages waiting for their group commit.", func() float64 { return float64(a.Writer.Depth()) })
 	a.Hub = hub.New(hub.Config{
-		RateLimit:      cfg.RateLimit,
-		MaxPayload:     cfg.MaxPayload,
-		HistoryCache:   cfg.HistoryCache,
-		IdleGrace:      cfg.IdleGrace,
-		SendQueueBytes: cfg.SendQueueBytes,
+		RateLimit:       cfg.RateLimit,
+		MaxPayload:      cfg.MaxPayload,
+		HistoryCache:    cfg.HistoryCache,
+		IdleGrace:       cfg.IdleGrace,
+		SendQueueBytes:  cfg.SendQueueBytes,
+		CodecWait:       cfg.CodecWait,
+		MaxRoomsPerUser: cfg.MaxRoomsPerUser,
+		UserPacketRate:  cfg.UserPacketRate,
+		UserByteRate:    cfg.UserByteRate,
+		MaxViolations:   cfg.MaxViolations,
+		ViolationWindow: cfg.ViolationWindow,
 	}, a.Source, d, a.Writer, log, a.Metrics)
 	e := handlers.New(handlers.Config{
 		MaxBodyBytes:    cfg.MaxBodyBytes,

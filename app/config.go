@@ -40,6 +40,19 @@ type Config struct {
 	MaxFrameBytes int
 	// IdleGrace is how long an empty room keeps its codec instance.
 	IdleGrace time.Duration
+	// CodecWait bounds how long a waking room waits for a codec instance
+	// before it runs on the Go codec until it sleeps (hub.Config).
+	CodecWait time.Duration
+	// MaxRoomsPerUser caps the rooms one user holds awake (0 = off).
+	MaxRoomsPerUser int
+	// UserPacketRate and UserByteRate are one user's budget across all
+	// rooms, per second, besides RateLimit per room (0 = off).
+	UserPacketRate int
+	UserByteRate   int
+	// MaxViolations refused frames within ViolationWindow close a socket
+	// with 1008 (0 = off).
+	MaxViolations   int
+	ViolationWindow time.Duration
 	// SecureCookies marks cookies Secure, for a server behind HTTPS.
 	SecureCookies bool
 	// PublicURL is the external base URL (https://chat.example.com), the
@@ -79,14 +92,24 @@ func DefaultConfig() Config {
 		// 5 packets/s per user per room, as upstream's limiter.
 		RateLimit: 5,
 		// Upstream refused payloads of 1000 bytes and more.
-		MaxPayload:        999,
-		HistoryCache:      100, // as upstream's KV
-		MaxConnsPerUser:   32,
-		MaxConnsPerIP:     0,
-		SendQueueBytes:    1 << 20,
-		MaxBodyBytes:      64 << 10,
-		MaxFrameBytes:     64 << 10,
-		IdleGrace:         30 * time.Second,
+		MaxPayload:      999,
+		HistoryCache:    100, // as upstream's KV
+		MaxConnsPerUser: 32,
+		MaxConnsPerIP:   0,
+		SendQueueBytes:  1 << 20,
+		MaxBodyBytes:    64 << 10,
+		MaxFrameBytes:   64 << 10,
+		IdleGrace:       30 * time.Second,
+		// Issue 15: no room hangs on an exhausted pool, one account cannot
+		// hold the pool or multiply the per-room limit across rooms, and a
+		// socket that only sends refused frames is closed.
+		CodecWait:         time.Second,
+		MaxRoomsPerUser:   32, // as many as its sockets may be in
+		UserPacketRate:    20, // four rooms at the per-room limit
+		UserByteRate:      64 << 10,
+		MaxViolations:     100,
+		ViolationWindow:   10 * time.Second,
+		Pool:              host.DefaultConfig(),
 		SessionSweep:      5 * time.Second,
 		AuthScrypt:        &scrypt,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -110,6 +133,8 @@ func (c Config) withDefaults() Config {
 	setZero(&c.MaxBodyBytes, d.MaxBodyBytes)
 	setZero(&c.MaxFrameBytes, d.MaxFrameBytes)
 	setZero(&c.IdleGrace, d.IdleGrace)
+	setZero(&c.CodecWait, d.CodecWait)
+	setZero(&c.ViolationWindow, d.ViolationWindow)
 	setZero(&c.SessionSweep, d.SessionSweep)
 	setZero(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	setZero(&c.ReadTimeout, d.ReadTimeout)
@@ -136,8 +161,20 @@ func (c Config) Validate() error {
 	if c.MaxPayload < 1 {
 		errs = append(errs, errors.New("--max-payload must be at least 1"))
 	}
-	if c.RateLimit < 0 || c.MaxConnsPerUser < 0 || c.MaxConnsPerIP < 0 {
-		errs = append(errs, errors.New("--rate-limit and --max-conns-* must be 0 (off) or more"))
+	for _, v := range []struct {
+		flag string
+		n    int
+	}{
+		{"--rate-limit", c.RateLimit}, {"--max-conns-per-user", c.MaxConnsPerUser}, {"--max-conns-per-ip", c.MaxConnsPerIP},
+		{"--max-rooms-per-user", c.MaxRoomsPerUser}, {"--user-packet-rate", c.UserPacketRate}, {"--user-byte-rate", c.UserByteRate},
+		{"--max-violations", c.MaxViolations},
+	} {
+		if v.n < 0 {
+			errs = append(errs, fmt.Errorf("%s must be 0 (off) or more", v.flag))
+		}
+	}
+	if c.Pool.MaxInstances < 0 {
+		errs = append(errs, errors.New("--codec-instances must not be negative"))
 	}
 	if s := c.AuthScrypt; s != nil && (s.LogN < 1 || s.LogN > 20) {
 		errs = append(errs, errors.New("--scrypt-log-n must be 1 to 20"))
@@ -195,6 +232,11 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.MaxConnsPerUser, "max-conns-per-user", cfg.MaxConnsPerUser, "open WebSockets per user (0 = unlimited)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", cfg.MaxConnsPerIP, "open WebSockets per client IP (0 = unlimited)")
 	fs.DurationVar(&cfg.IdleGrace, "idle-grace", cfg.IdleGrace, "how long an empty room keeps its codec instance")
+	fs.IntVar(&cfg.Pool.MaxInstances, "codec-instances", cfg.Pool.MaxInstances, "WASM codec instances alive at most (one per awake room); a room that finds none within a second runs on the Go codec")
+	fs.IntVar(&cfg.MaxRoomsPerUser, "max-rooms-per-user", cfg.MaxRoomsPerUser, "rooms one user may hold awake (0 = unlimited)")
+	fs.IntVar(&cfg.UserPacketRate, "user-packet-rate", cfg.UserPacketRate, "packets per second per user across all rooms (0 = off)")
+	fs.IntVar(&cfg.UserByteRate, "user-byte-rate", cfg.UserByteRate, "bytes per second per user across all rooms (0 = off)")
+	fs.IntVar(&cfg.MaxViolations, "max-violations", cfg.MaxViolations, "refused frames within 10s that close a socket with 1008 (0 = off)")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark cookies Secure (set when served over HTTPS)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base URL users open (https://chat.example.com): the server's own origin for the Origin checks, whatever Host a proxy sends")
 	fs.Var((*listValue)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For, -Proto and -Host are believed")

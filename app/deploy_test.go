@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/chat"
@@ -268,5 +269,39 @@ func TestRPCErrorShape(t *testing.T) {
 	var e struct{ Code string }
 	if st := s.do("GET", "/api/messages?limit=0", alice.Token, nil, &e); st != 400 || e.Code != "INVALID_LIMIT" {
 		t.Fatalf("GET /api/messages?limit=0: %d %q", st, e.Code)
+	}
+}
+
+// TestHealthWithExhaustedPool: /health answers at once and stays 200 while
+// every codec instance is held by awake rooms, and the rooms keep serving.
+func TestHealthWithExhaustedPool(t *testing.T) {
+	s := start(t, func(c *app.Config) {
+		c.Codec = "wasm"
+		c.Pool.MaxInstances, c.Pool.MinWarm = 1, 1
+	})
+	alice, bob := s.signUp("alice"), s.signUp("bob")
+	a := s.dial(alice, "holds-the-instance")
+	a.send(text("a-1", "hello"))
+	a.next(withID("a-1"))
+	b := s.dial(bob, "falls-back")
+	b.send(text("b-1", "hello"))
+	b.next(withID("b-1"))
+	began := time.Now()
+	var h struct {
+		Status    string
+		CodecOK   bool `json:"codecOk"`
+		CodecBusy bool `json:"codecBusy"`
+	}
+	if st := s.do("GET", "/health", "", nil, &h); st != 200 || h.Status != "ok" || !h.CodecOK || !h.CodecBusy {
+		t.Fatalf("/health with the pool held: %d %+v", st, h)
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("/health took %v with the pool held", took)
+	}
+	for _, u := range []user{alice, bob} {
+		var page history
+		if st := s.do("GET", "/api/messages?room=holds-the-instance", u.Token, nil, &page); st != 200 || len(page.Messages) != 1 {
+			t.Fatalf("history after /health: %d %d", st, len(page.Messages))
+		}
 	}
 }

@@ -47,7 +47,7 @@ func childServer(dbPath, codecName string) {
 	cfg.AuthScrypt = &scrypt
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The writers send as fast as acknowledgements come back.
-	cfg.RateLimit = 0
+	noRateLimits(&cfg)
 	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)

@@ -49,6 +49,13 @@ func start(t *testing.T, mods ...func(*app.Config)) *server {
 
 func (s *server) stop() { s.env.Stop() }
 
+// noRateLimits turns off the per-room rate limit and the per-user budgets
+// across rooms, for tests that send faster than a person; the limits have
+// their own tests.
+func noRateLimits(c *app.Config) {
+	c.RateLimit, c.UserPacketRate, c.UserByteRate = 0, 0, 0
+}
+
 type user struct {
 	ID, Name, Token string
 }
@@ -341,7 +348,7 @@ func TestChatEndToEnd(t *testing.T) {
 func TestHistoryPaginationAndIsolation(t *testing.T) {
 	s := start(t, func(c *app.Config) {
 		// Pages need more messages than 5/s allows; the rate limit has its own tests.
-		c.RateLimit = 0
+		noRateLimits(c)
 		c.Codec = "go"
 		c.HistoryCache = 4
 	})
@@ -453,7 +460,7 @@ func TestSlowClientDroppedOthersKeepReceiving(t *testing.T) {
 	s := start(t, func(c *app.Config) {
 		c.Codec = "wasm"
 		// The senders flood; the rate limit has its own tests.
-		c.RateLimit = 0
+		noRateLimits(c)
 	})
 	alice, carol := s.signUp("alice"), s.signUp("carol")
 	a := s.dial(alice, "slow")
@@ -520,7 +527,7 @@ func TestRestartKeepsAcknowledgedMessages(t *testing.T) {
 		c.Codec = "wasm"
 		c.DBPath = filepath.Join(t.TempDir(), "keep.db")
 		// 50 messages in a burst; the rate limit has its own tests.
-		c.RateLimit = 0
+		noRateLimits(c)
 	}
 	s := start(t, keep)
 	alice := s.signUp("alice")

@@ -117,7 +117,7 @@ func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 	dir := smallDisk(t, 2<<20)
 	s := start(t, func(c *app.Config) {
 		// A burst of 50 tests the writer, not the rate limit.
-		c.RateLimit = 0
+		noRateLimits(c)
 		c.Codec = "go"
 		c.DBPath = filepath.Join(dir, "full.db")
 	})

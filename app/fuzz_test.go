@@ -155,7 +155,10 @@ func newFuzzRoom(f *testing.F) *fuzzRoom {
 	cfg.DBPath, cfg.Codec = filepath.Join(dir, "fuzz.db"), "wasm"
 	// Iterations send far faster than a person; the rate limit has its own
 	// tests and would only turn the fuzz inputs into notices.
-	cfg.RateLimit = 0
+	noRateLimits(&cfg)
+	// Most inputs are refused frames; closing the attacker after 100 of
+	// them has its own test in hub.
+	cfg.MaxViolations = 0
 	env := testenv.Start(f, cfg)
 	a := env.App
 	base := env.URL

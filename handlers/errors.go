@@ -93,6 +93,7 @@ var kinds = []kind{
 	{err: hub.ErrNotFound, status: http.StatusNotFound, code: "MESSAGE_NOT_FOUND", message: "no such message"},
 	{err: hub.ErrForbidden, status: http.StatusForbidden, code: "FORBIDDEN", message: "only the author may do that"},
 	{err: hub.ErrIDTaken, status: http.StatusConflict, code: "MESSAGE_ID_TAKEN", message: "that messageId is used by another user"},
+	{err: hub.ErrTooManyRooms, status: http.StatusTooManyRequests, code: "TOO_MANY_ROOMS"},
 	{err: hub.ErrClosed, status: http.StatusServiceUnavailable, code: "SHUTTING_DOWN", message: "the server is shutting down; retry later"},
 	{err: hub.ErrNotStored, status: http.StatusServiceUnavailable, code: "NOT_STORED", message: "the server could not store that; retry later"},
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"net/http"
 	"time"
 
@@ -17,8 +18,16 @@ type healthBody struct {
 	Store   string `json:"store"`
 	Codec   string `json:"codec"`
 	CodecOK bool   `json:"codecOk"`
-	Version string `json:"version"`
+	// CodecBusy: every codec instance was leased, so none was tried; a busy
+	// pool is not a broken one (rooms fall back to the Go codec).
+	CodecBusy bool   `json:"codecBusy,omitempty"`
+	Version   string `json:"version"`
 }
+
+// codecProbeWait is how long /health waits for an idle codec instance. It
+// never waits for one to be freed: an exhausted pool must not fail the
+// health check, and the check must not compete with rooms for instances.
+const codecProbeWait = 100 * time.Millisecond
 
 // health reports whether the store answers (and which kind it is) and the
 // codec round-trips a packet; either failing gives 503, so a load balancer
@@ -28,7 +37,7 @@ func (s *server) health(c echo.Context) error {
 	defer cancel()
 	body := healthBody{Status: "ok", Store: s.db.Kind(), Codec: s.codec.Name(), Version: s.cfg.Version}
 	body.DB = s.db.Ping(ctx) == nil
-	body.CodecOK = codecWorks(ctx, s.codec)
+	body.CodecOK, body.CodecBusy = codecWorks(ctx, s.codec)
 	status := http.StatusOK
 	if !body.DB || !body.CodecOK {
 		body.Status = "unavailable"
@@ -37,19 +46,23 @@ func (s *server) health(c echo.Context) error {
 	return c.JSON(status, body)
 }
 
-// codecWorks leases an instance and round-trips a tiny packet through it.
-func codecWorks(ctx context.Context, src codec.Source) bool {
-	inst, err := src.Acquire(ctx)
+// codecWorks round-trips a tiny packet through an instance it can lease
+// within codecProbeWait; busy reports that none was free in time.
+func codecWorks(ctx context.Context, src codec.Source) (ok, busy bool) {
+	actx, cancel := context.WithTimeout(ctx, codecProbeWait)
+	defer cancel()
+	inst, err := src.Acquire(actx)
 	if err != nil {
-		return false
+		busy = errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		return busy, busy
 	}
 	defer inst.Release()
 	data, err := inst.Encode(codec.Packet{Kind: codec.KindOnlineUsers, Payload: []byte("1")})
 	if err != nil {
-		return false
+		return false, false
 	}
 	p, err := inst.Decode(data, 16)
-	return err == nil && string(p.Payload) == "1"
+	return err == nil && string(p.Payload) == "1", false
 }
 
 //go:embed openapi.json

@@ -122,6 +122,21 @@ func (s *server) websocket(c echo.Context) error {
 	return nil
 }
 
+// joinRefused is the close for a socket its room would not take: 1013,
+// with the hub's reason when it gave one (too many rooms awake).
+func joinRefused(err error) hub.Disconnect {
+	d := hub.DisconnectUnavailable
+	var he *hub.Error
+	if errors.As(err, &he) && errors.Is(err, hub.ErrTooManyRooms) {
+		d.Reason = he.Message
+		// A close reason fits in 123 bytes (RFC 6455 § 5.5).
+		if len(d.Reason) > 123 {
+			d.Reason = d.Reason[:120] + "..."
+		}
+	}
+	return d
+}
+
 // serveSocket runs one connection's read loop until it ends.
 func (s *server) serveSocket(fc *wsframe.Conn, room, userID, sessionKey string) {
 	t := &wsTransport{fc: fc}
@@ -130,7 +145,7 @@ func (s *server) serveSocket(fc *wsframe.Conn, room, userID, sessionKey string) 
 	conn.SessionKey = sessionKey
 	ctx := context.Background()
 	if err := s.hub.Join(ctx, room, conn); err != nil {
-		t.disconnect(hub.DisconnectUnavailable)
+		t.disconnect(joinRefused(err))
 		return
 	}
 	defer s.hub.Leave(conn)
