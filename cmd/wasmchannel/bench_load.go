@@ -10,21 +10,17 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/app"
-	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/loadgen"
 )
 
 func init() {
 	register("bench load", "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", runBenchLoad)
 	register("bench baseline-server", "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", runBaselineServer)
-	register("bench profiled-serve", "(internal) serve with CPU and heap profiles, for bench load --server-cpuprofile", runProfiledServe)
 }
 
 // loadFlags are the options of `bench load` (issue 6).
@@ -168,7 +164,7 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 		cfg := base
 		cfg.URL, cfg.Label = f.url, "server"
 		if cfg.ConnsPerUser == 0 {
-			cfg.ConnsPerUser = 32
+			cfg.ConnsPerUser = app.DefaultConfig().MaxConnsPerUser
 		}
 		if f.serverPid > 0 {
 			cfg.Stats = loadgen.ProcSource{Pid: f.serverPid}
@@ -201,7 +197,7 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 	type target struct {
 		label string
 		args  func(addr string) []string
-		// heap: send SIGUSR1 before the sockets close, so profiled-serve
+		// heap: send SIGUSR1 before the sockets close, so serve --memprofile
 		// writes its heap profile of the loaded server.
 		heap bool
 	}
@@ -225,12 +221,14 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 		targets = append(targets, target{"wasmchannel/" + codecLabel(c), func(addr string) []string {
 			args := []string{"serve"}
 			if cpu != "" || mem != "" {
-				args = []string{"bench", "profiled-serve", "--cpuprofile", cpu, "--memprofile", mem}
+				args = append(args, "--cpuprofile", cpu, "--memprofile", mem)
 			}
 			return append(args, "--addr", addr, "--db", db, "--codec", c,
 				"--rate-limit", strconv.Itoa(f.serverRateLimit),
-				"--max-payload", strconv.Itoa(max(999, f.payload)),
+				"--max-payload", strconv.Itoa(max(app.DefaultConfig().MaxPayload, f.payload)),
 				"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
+				// The load is one user on many sockets: no per-user limits.
+				"--user-packet-rate", "0", "--user-byte-rate", "0", "--max-violations", "0", "--max-rooms-per-user", "0",
 				"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn")
 		}, mem != ""})
 	}
@@ -316,118 +314,4 @@ func runBaselineServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// runProfiledServe is `serve` with the flags bench load passes, plus a CPU
-// profile of the whole life of the process (written on SIGTERM, before the
-// shutdown) and a heap profile written on SIGUSR1. It exists so a load run
-// can be profiled without a pprof endpoint in the production server.
-func runProfiledServe(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench profiled-serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cpuPath := fs.String("cpuprofile", "", "CPU profile file")
-	memPath := fs.String("memprofile", "", "heap profile file, written on SIGUSR1")
-	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	dbPath := fs.String("db", "", "store: a SQLite file or a postgres:// URL")
-	codecSpec := fs.String("codec", "wasm", "codec")
-	rate := fs.Int("rate-limit", 0, "packets/s per user (0 = off)")
-	maxPayload := fs.Int("max-payload", 999, "largest payload")
-	perUser := fs.Int("max-conns-per-user", 0, "sockets per user (0 = unlimited)")
-	perIP := fs.Int("max-conns-per-ip", 0, "sockets per IP (0 = unlimited)")
-	logN := fs.Uint("scrypt-log-n", 4, "scrypt cost")
-	level := fs.String("log-level", "warn", "log level")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *dbPath == "" {
-		fmt.Fprintln(stderr, "profiled-serve: --db is required")
-		return 2
-	}
-	log, err := newLogger(stderr, *level)
-	if err != nil {
-		fmt.Fprintln(stderr, "profiled-serve:", err)
-		return 2
-	}
-	if *cpuPath != "" {
-		f, err := os.Create(*cpuPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "profiled-serve:", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "profiled-serve:", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-	ctx := context.Background()
-	sp := auth.ScryptParams{LogN: uint8(*logN), R: 16, P: 1}
-	a, err := app.New(ctx, app.Config{
-		Addr: *addr, DBPath: *dbPath, Codec: *codecSpec, RateLimit: *rate, MaxPayload: *maxPayload,
-		MaxConnsPerUser: *perUser, MaxConnsPerIP: *perIP, Version: version, Log: log, AuthScrypt: &sp,
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "profiled-serve:", err)
-		return 1
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.ListenAndServe() }()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	for {
-		select {
-		case err := <-served:
-			if err != nil {
-				fmt.Fprintln(stderr, "profiled-serve:", err)
-				return 1
-			}
-			return 0
-		case s := <-sigs:
-			if s == syscall.SIGUSR1 {
-				if *memPath != "" {
-					if err := writeHeapProfile(*memPath); err != nil {
-						fmt.Fprintln(stderr, "profiled-serve:", err)
-					}
-				}
-				continue
-			}
-			pprof.StopCPUProfile()
-			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			err := a.Shutdown(sctx)
-			cancel()
-			<-served
-			if err != nil {
-				fmt.Fprintln(stderr, "profiled-serve: shutdown:", err)
-				return 1
-			}
-			return 0
-		}
-	}
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	defer f.Close()
-	runtime.GC()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	// The heap profile leaves out goroutine stacks and what the runtime
-	// holds but has not returned; these say where the rest of RSS is.
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	summary := fmt.Sprintf("goroutines %d\nheap_inuse %d\nheap_idle %d\nheap_released %d\nstack_inuse %d\nsys %d\nnum_gc %d\n",
-		runtime.NumGoroutine(), m.HeapInuse, m.HeapIdle, m.HeapReleased, m.StackInuse, m.Sys, m.NumGC)
-	if err := os.WriteFile(path+".memstats.txt", []byte(summary), 0o644); err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	return nil
 }
