@@ -93,6 +93,29 @@ func Shared(tb testing.TB) *Server {
 	return shared
 }
 
+// Own returns a server for tb alone, stopped and removed when tb ends, for
+// test binaries without a TestMain to call Main. It honours EnvURL and
+// skips (or fails under CI=true) like Shared.
+func Own(tb testing.TB) *Server {
+	tb.Helper()
+	var s *Server
+	var err error
+	if u := os.Getenv(EnvURL); u != "" {
+		s, err = external(u)
+	} else {
+		s, err = Start()
+	}
+	if err != nil {
+		unavailable(tb, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	return s
+}
+
 // unavailable skips tb with the reason, or fails it under CI=true.
 func unavailable(tb testing.TB, err error) {
 	tb.Helper()
