@@ -121,6 +121,7 @@ func unavailable(tb testing.TB, err error) {
 	tb.Helper()
 	if os.Getenv("CI") == "true" {
 		tb.Fatalf("PostgreSQL unavailable (CI=true, so this fails): %v", err)
+		return
 	}
 	tb.Skipf("PostgreSQL unavailable: %v", err)
 }

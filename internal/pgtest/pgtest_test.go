@@ -2,7 +2,9 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -62,4 +64,36 @@ func TestStopAndStart(t *testing.T) {
 		t.Fatalf("after restart: %v", err)
 	}
 	c.Close(ctx)
+}
+
+// recorder is a testing.TB that records how it was stopped.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper()                           {}
+func (r *recorder) Skipf(format string, args ...any)  { r.skipped = fmt.Sprintf(format, args...) }
+func (r *recorder) Fatalf(format string, args ...any) { r.failed = fmt.Sprintf(format, args...) }
+
+func TestUnavailable_SkipsOrFailsUnderCI(t *testing.T) {
+	saved := binDirs
+	binDirs = []string{t.TempDir()}
+	defer func() { binDirs = saved }()
+	_, err := Start()
+	if err == nil || !strings.Contains(err.Error(), "no initdb") {
+		t.Fatalf("Start without PostgreSQL: %v", err)
+	}
+	t.Setenv("CI", "")
+	r := &recorder{TB: t}
+	unavailable(r, err)
+	if r.failed != "" || !strings.Contains(r.skipped, "PostgreSQL unavailable: no initdb") || strings.Contains(r.skipped, "\n") {
+		t.Fatalf("outside CI: skipped %q, failed %q", r.skipped, r.failed)
+	}
+	t.Setenv("CI", "true")
+	r = &recorder{TB: t}
+	unavailable(r, err)
+	if r.skipped != "" || !strings.Contains(r.failed, "CI=true") {
+		t.Fatalf("under CI: skipped %q, failed %q", r.skipped, r.failed)
+	}
 }
