@@ -78,48 +78,43 @@ func (d *DB) LoadSessions(ctx context.Context, sessions []chat.Session) (int, er
 	return added, nil
 }
 
-// loadMessageSQL is insertMessageSQL skipping a taken id too.
-const loadMessageSQL = `INSERT INTO messages
+// loadMessagesSQL is insertMessagesSQL skipping a taken id too.
+const loadMessagesSQL = `INSERT INTO messages
 	(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions, created_at, updated_at, deleted_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10, $11, $12)
+	SELECT id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions::json, created_at, updated_at, deleted_at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::text[], $8::bytea[],
+		$9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
+		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions,
+			created_at, updated_at, deleted_at, ord)
+	ORDER BY ord
 	ON CONFLICT DO NOTHING`
 
-// LoadMessages inserts msgs as given, oldest first, in one transaction sent
-// as one pipelined batch, skipping any whose id or (room, reference id) is
-// stored. It stamps nothing: a message needs its id and CreatedAt.
+// LoadMessages inserts msgs as given, oldest first, in one statement,
+// skipping any whose id or (room, reference id) is stored. It stamps
+// nothing: a message needs its id and CreatedAt.
 func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
-	var b pgx.Batch
-	for i := range msgs {
-		m := msgs[i]
+	norm := make([]chat.Message, len(msgs))
+	for i, m := range msgs {
 		if m.CreatedAt.IsZero() || m.ID == "" {
 			return 0, fmt.Errorf("load messages: message %d: %w: id and created time are required", i, chat.ErrInvalid)
 		}
 		if err := m.Normalize(m.CreatedAt); err != nil {
 			return 0, fmt.Errorf("load messages: message %d: %w", i, err)
 		}
-		args, err := insertArgs(&m)
-		if err != nil {
-			return 0, fmt.Errorf("load messages: message %q: %w", m.ID, err)
-		}
-		b.Queue(loadMessageSQL, args...)
+		norm[i] = m
 	}
-	added := 0
-	err := d.tx(ctx, func(tx pgx.Tx) error {
-		res := tx.SendBatch(ctx, &b)
-		for i := range msgs {
-			tag, err := res.Exec()
-			if err != nil {
-				_ = res.Close()
-				return fmt.Errorf("message %q: %w", msgs[i].ID, err)
-			}
-			added += int(tag.RowsAffected())
-		}
-		return res.Close()
-	})
+	if len(norm) == 0 {
+		return 0, nil
+	}
+	args, err := batchArgs(norm)
 	if err != nil {
 		return 0, fmt.Errorf("load messages: %w", err)
 	}
-	return added, nil
+	tag, err := d.pool.Exec(ctx, loadMessagesSQL, args...)
+	if err != nil {
+		return 0, fmt.Errorf("load messages: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // LoadSettings inserts settings, in one transaction, skipping stored keys.

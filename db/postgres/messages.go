@@ -55,15 +55,7 @@ func decodeReactions(s string) ([]chat.Reaction, error) {
 	return chat.NormReactions(out), nil
 }
 
-// insertMessageSQL skips a row whose (room_id, ref_id) is taken: that is a
-// resend. A taken id is not skipped: it fails the statement (and the
-// transaction), which InsertMessages reports as a conflict.
-const insertMessageSQL = `INSERT INTO messages
-	(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions, created_at, updated_at, deleted_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10, $11, $12)
-	ON CONFLICT (room_id, ref_id) DO NOTHING`
-
-// insertArgs are insertMessageSQL's arguments for m.
+// insertArgs are the column values of m, in insertMessagesSQL's order.
 func insertArgs(m *chat.Message) ([]any, error) {
 	reactions, err := encodeReactions(m.Reactions)
 	if err != nil {
@@ -74,11 +66,47 @@ func insertArgs(m *chat.Message) ([]any, error) {
 		ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt)}, nil
 }
 
-// InsertMessages stores msgs in ONE transaction, sent to the server as one
-// pipelined batch: all of them or, on error, none. A message whose (Room,
-// RefID) is stored already (a resend, or a repeat within msgs) is skipped
-// by the unique key: fresh[i] is false. A server ID already used by another
-// message, or any other constraint a row breaks, wraps chat.ErrConflict.
+// insertMessagesSQL inserts a whole batch in one statement, one array per
+// column, in the given order (so seq follows it). A row whose (room_id,
+// ref_id) is taken, by a stored row or an earlier one of the batch, is
+// skipped: that is a resend. A taken id is not skipped: it fails the
+// statement, which InsertMessages reports as a conflict. RETURNING names
+// the rows that went in.
+const insertMessagesSQL = `INSERT INTO messages
+	(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions, created_at, updated_at, deleted_at)
+	SELECT id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions::json, created_at, updated_at, deleted_at
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::text[], $8::bytea[],
+		$9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
+		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions,
+			created_at, updated_at, deleted_at, ord)
+	ORDER BY ord
+	ON CONFLICT (room_id, ref_id) DO NOTHING
+	RETURNING id`
+
+// batchArgs turns msgs into insertMessagesSQL's twelve column arrays.
+func batchArgs(msgs []chat.Message) ([]any, error) {
+	cols := make([][]any, 12)
+	for i := range msgs {
+		row, err := insertArgs(&msgs[i])
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		for c, v := range row {
+			cols[c] = append(cols[c], v)
+		}
+	}
+	args := make([]any, len(cols))
+	for c := range cols {
+		args[c] = cols[c]
+	}
+	return args, nil
+}
+
+// InsertMessages stores msgs in ONE transaction and one statement: all of
+// them or, on error, none. A message whose (Room, RefID) is stored already
+// (a resend, or a repeat within msgs) is skipped by the unique key: fresh[i]
+// is false. A server ID already used by another message, or any other
+// constraint a row breaks, wraps chat.ErrConflict.
 func (d *DB) InsertMessages(ctx context.Context, msgs []chat.Message) (fresh []bool, err error) {
 	now := d.nowMS()
 	for i := range msgs {
@@ -90,32 +118,32 @@ func (d *DB) InsertMessages(ctx context.Context, msgs []chat.Message) (fresh []b
 	if len(msgs) == 0 {
 		return fresh, nil
 	}
-	err = d.tx(ctx, func(tx pgx.Tx) error {
-		var b pgx.Batch
-		for i := range msgs {
-			args, err := insertArgs(&msgs[i])
-			if err != nil {
-				return fmt.Errorf("message %d: %w", i, err)
-			}
-			b.Queue(insertMessageSQL, args...)
-		}
-		res := tx.SendBatch(ctx, &b)
-		for i := range msgs {
-			tag, err := res.Exec()
-			if isConstraint(err) {
-				_ = res.Close()
-				return fmt.Errorf("message %d: id %q: %w: %v", i, msgs[i].ID, chat.ErrConflict, err)
-			}
-			if err != nil {
-				_ = res.Close()
-				return fmt.Errorf("message %d: %w", i, err)
-			}
-			fresh[i] = tag.RowsAffected() == 1
-		}
-		return res.Close()
-	})
+	args, err := batchArgs(msgs)
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	// One statement is its own transaction: all rows or none.
+	rows, err := d.pool.Query(ctx, insertMessagesSQL, args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if isConstraint(err) {
+		return nil, fmt.Errorf("insert messages: %w: %v", chat.ErrConflict, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	added := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		added[dec(id)] = true
+	}
+	for i := range msgs {
+		// Only the first of several rows sharing an id can have gone in.
+		if added[msgs[i].ID] {
+			fresh[i] = true
+			delete(added, msgs[i].ID)
+		}
 	}
 	return fresh, nil
 }

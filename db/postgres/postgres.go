@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ const Kind = "postgres"
 // connect_timeout, so a server that has gone away fails calls instead of
 // hanging them.
 const DefaultConnectTimeout = 5 * time.Second
+
+// MinPoolSize is the smallest connection pool Open sizes when the URL sets
+// no pool_max_conns.
+const MinPoolSize = 8
 
 // DB is an open PostgreSQL store. It is safe for concurrent use and
 // implements chat.Store.
@@ -74,6 +79,11 @@ func open(ctx context.Context, rawURL, upTo string, opts ...Option) (*DB, error)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !strings.Contains(rawURL, "pool_max_conns") {
+		// pgx's default (4 on a small machine) would queue the rooms' reads
+		// behind the writer's batch; SQLite's read pool is this size too.
+		cfg.MaxConns = int32(max(MinPoolSize, 2*runtime.GOMAXPROCS(0)))
 	}
 	cc := cfg.ConnConfig
 	d := &DB{now: time.Now, where: fmt.Sprintf("%s:%d (database %q, user %q)", cc.Host, cc.Port, cc.Database, cc.User)}
