@@ -49,6 +49,12 @@ func (p ScryptParams) withDefaults() ScryptParams {
 	return p
 }
 
+// Memory is the bytes one hash at this cost allocates (128·N·r, the V
+// array that dominates scrypt's memory), what the hashing budget counts.
+func (p ScryptParams) Memory() int64 {
+	return 128 * int64(p.R) << p.LogN
+}
+
 func (p ScryptParams) valid() bool {
 	return p.LogN >= 1 && p.LogN <= maxLogN && p.R >= 1 && p.R <= maxR && p.P >= 1 && p.P <= maxP
 }
@@ -81,24 +87,36 @@ func HashPassword(password string, p ScryptParams) (string, error) {
 // (N=16384, r=16, p=1, the hex salt string used as the salt bytes), so
 // accounts exported from a Better Auth database keep working.
 func VerifyPassword(hash, password string) (bool, error) {
-	var (
-		salt, want []byte
-		p          ScryptParams
-		err        error
-	)
-	if strings.HasPrefix(hash, "$scrypt$") {
-		p, salt, want, err = parsePHC(hash)
-	} else {
-		p, salt, want, err = parseBetterAuth(hash)
-	}
+	ph, err := parseHash(hash)
 	if err != nil {
 		return false, err
 	}
-	got, err := deriveKey([]byte(norm.NFKC.String(password)), salt, 1<<p.LogN, p.R, p.P, len(want))
+	return ph.verify(password)
+}
+
+// parsedHash is a stored hash split into its parts.
+type parsedHash struct {
+	p          ScryptParams
+	salt, want []byte
+}
+
+func parseHash(hash string) (parsedHash, error) {
+	var ph parsedHash
+	var err error
+	if strings.HasPrefix(hash, "$scrypt$") {
+		ph.p, ph.salt, ph.want, err = parsePHC(hash)
+	} else {
+		ph.p, ph.salt, ph.want, err = parseBetterAuth(hash)
+	}
+	return ph, err
+}
+
+func (ph parsedHash) verify(password string) (bool, error) {
+	got, err := deriveKey([]byte(norm.NFKC.String(password)), ph.salt, 1<<ph.p.LogN, ph.p.R, ph.p.P, len(ph.want))
 	if err != nil {
 		return false, fmt.Errorf("verify password: %w", err)
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return subtle.ConstantTimeCompare(got, ph.want) == 1, nil
 }
 
 // parsePHC reads "$scrypt$ln=..,r=..,p=..$salt$key".
@@ -159,34 +177,31 @@ func parseBetterAuth(hash string) (ScryptParams, []byte, []byte, error) {
 	return ScryptParams{LogN: 14, R: 16, P: 1}, []byte(salt), key, nil
 }
 
-// hashBounded runs HashPassword under the concurrency bound.
+// hashBounded runs HashPassword within the memory budget; ErrBusy when the
+// budget's queue is full.
 func (s *Service) hashBounded(ctx context.Context, password string) (string, error) {
-	if err := s.acquireHash(ctx); err != nil {
+	n, err := s.hashes.acquire(ctx, s.scrypt.Memory())
+	if err != nil {
 		return "", err
 	}
-	defer s.releaseHash()
+	defer s.hashes.release(n)
 	return HashPassword(password, s.scrypt)
 }
 
-// verifyBounded runs VerifyPassword under the concurrency bound.
+// verifyBounded runs VerifyPassword within the memory budget, charged at
+// the cost the stored hash was made with.
 func (s *Service) verifyBounded(ctx context.Context, hash, password string) (bool, error) {
-	if err := s.acquireHash(ctx); err != nil {
+	ph, err := parseHash(hash)
+	if err != nil {
 		return false, err
 	}
-	defer s.releaseHash()
-	return VerifyPassword(hash, password)
-}
-
-func (s *Service) acquireHash(ctx context.Context) error {
-	select {
-	case s.hashSem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for password hasher: %w", ctx.Err())
+	n, err := s.hashes.acquire(ctx, ph.p.Memory())
+	if err != nil {
+		return false, err
 	}
+	defer s.hashes.release(n)
+	return ph.verify(password)
 }
-
-func (s *Service) releaseHash() { <-s.hashSem }
 
 // dummyHash is a hash of a random password at the current cost. Sign-ins
 // for unknown emails verify against it, so they take as long as real ones

@@ -76,7 +76,9 @@ func NewID() (string, error) {
 }
 
 // SignUp creates a user and signs them in. Errors: ErrInvalidEmail,
-// ErrPasswordTooShort, ErrPasswordTooLong, ErrUserExists.
+// ErrPasswordTooShort, ErrPasswordTooLong, ErrUserExists, a *RateLimitError
+// when the address has used its sign-up quota, ErrBusy when password
+// hashing is saturated.
 func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	ctx := r.Context()
 	email := NormalizeEmail(in.Email)
@@ -85,6 +87,11 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	}
 	if err := CheckPasswordLength(in.Password); err != nil {
 		return Issued{}, err
+	}
+	ip := s.cfg.ClientIP(r)
+	if wait, ok := s.limiter.allowSignUp(ip, s.cfg.Now()); !ok {
+		s.log.Warn("auth: sign-up refused by per-address quota", "ip", ip, "retry_after", wait.Round(time.Second))
+		return Issued{}, &RateLimitError{RetryAfter: wait}
 	}
 	// Checked before hashing so a taken email costs no scrypt run; the
 	// unique index still decides races below.
@@ -115,8 +122,11 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 
 // SignIn checks an email and password and opens a session. A wrong
 // password and an unknown email give the same ErrInvalidCredentials after
-// the same scrypt work. Repeated failures per email or per client IP give a
-// *RateLimitError (errors.Is ErrTooManyRequests) before any password check.
+// the same scrypt work. Before any password check it refuses, with a
+// *RateLimitError (errors.Is ErrTooManyRequests): an (email, address) pair
+// locked out after repeated failures, an address with too many failures,
+// and an account that has opened its quota of sessions. ErrBusy means
+// password hashing is saturated.
 func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	ctx := r.Context()
 	email := NormalizeEmail(in.Email)
@@ -125,13 +135,24 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	}
 	ip := s.cfg.ClientIP(r)
 	now := s.cfg.Now()
+	u, hash, err := s.store.UserByEmail(ctx, email)
+	known := err == nil
+	if err != nil && !errors.Is(err, chat.ErrNotFound) {
+		return Issued{}, fmt.Errorf("sign in: look up email: %w", err)
+	}
+	// Only a correct password adds to this quota, so nobody but the owner
+	// can use it up, and checking it first spares the hash.
+	if known {
+		if wait, ok := s.limiter.sessionQuota(u.ID, now); !ok {
+			s.log.Warn("auth: sign-in refused by per-account session quota", "user_id", u.ID, "ip", ip, "retry_after", wait.Round(time.Second))
+			return Issued{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
 	if wait, ok := s.limiter.begin(email, ip, now); !ok {
 		s.log.Warn("auth: sign-in refused by brute-force limiter", "email", email, "ip", ip, "retry_after", wait.Round(time.Second))
 		return Issued{}, &RateLimitError{RetryAfter: wait}
 	}
-	u, hash, err := s.store.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, chat.ErrNotFound):
+	if !known {
 		dummy, derr := s.dummyHash()
 		if derr != nil {
 			return Issued{}, fmt.Errorf("sign in: %w", derr)
@@ -141,8 +162,6 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 		}
 		s.log.Info("auth: sign-in failed", "email", email, "ip", ip)
 		return Issued{}, ErrInvalidCredentials
-	case err != nil:
-		return Issued{}, fmt.Errorf("sign in: look up email: %w", err)
 	}
 	ok, err := s.verifyBounded(ctx, hash, in.Password)
 	if err != nil && !errors.Is(err, errBadHash) {
@@ -187,6 +206,7 @@ func (s *Service) issue(r *http.Request, u chat.User, remember bool) (Issued, er
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return Issued{}, fmt.Errorf("create session: %w", err)
 	}
+	s.limiter.sessionOpened(u.ID, s.cfg.Now())
 	s.log.Info("auth: session created", "user_id", u.ID, "session_id", sess.ID)
 	return Issued{User: u, Session: sess, Token: token, Remember: remember}, nil
 }
@@ -236,10 +256,28 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 }
 
 // StillValid reports whether id's session still exists and has not
-// expired, without extending it. Long-lived connections (WebSockets) poll
-// it to drop sockets of revoked or expired sessions.
+// expired, without extending it: nil if so, ErrSessionGone if not.
+// Long-lived connections (WebSockets) poll it, or SessionLive, to drop the
+// sockets of revoked or expired sessions. Any other error is the store
+// failing, which says nothing about the session.
 func (s *Service) StillValid(ctx context.Context, id Identity) error {
-	sess, _, err := s.store.SessionByTokenHash(ctx, id.Session.TokenHash)
+	return s.checkSession(ctx, id.Session.TokenHash)
+}
+
+// SessionLive is StillValid by token hash as the hub's session sweep asks
+// it. A store error counts as live: a transient database failure must not
+// disconnect everyone; the next sweep asks again. It is logged.
+func (s *Service) SessionLive(ctx context.Context, tokenHash string) bool {
+	err := s.checkSession(ctx, tokenHash)
+	if err != nil && !errors.Is(err, ErrSessionGone) {
+		s.log.Warn("auth: session check failed; keeping the socket", "err", err)
+		return true
+	}
+	return err == nil
+}
+
+func (s *Service) checkSession(ctx context.Context, tokenHash string) error {
+	sess, _, err := s.store.SessionByTokenHash(ctx, tokenHash)
 	if errors.Is(err, chat.ErrNotFound) {
 		return ErrSessionGone
 	}
