@@ -15,7 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-		"sync"
+	"sync"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"

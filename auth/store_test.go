@@ -2,7 +2,7 @@ package auth
 
 import (
 	"context"
-		"io"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
