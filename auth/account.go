@@ -1,11 +1,34 @@
 package auth
 
+// The session and account routes of Better Auth 1.x, as its reference
+// server (testdata/betterauth, better-auth 1.7.25) answers them; the HTTP
+// layer maps the functions below onto these shapes. All need a session
+// (else 401 {"code":"UNAUTHORIZED","message":"Unauthorized"}, clearing
+// stale cookies), and the POSTs pass the Origin check.
+//
+//   - GET  list-sessions: 200 [Session], oldest first, each with "token".
+//   - POST revoke-session {token}: 200 {"status":true}, also for an
+//     unknown token or another user's (which stays); a missing token is
+//     400 VALIDATION_ERROR. Revoking the caller's own session clears its
+//     cookies.
+//   - POST revoke-sessions: 200 {"status":true}, clears the cookies.
+//   - POST revoke-other-sessions: 200 {"status":true}.
+//   - POST change-password {currentPassword, newPassword,
+//     revokeOtherSessions?}: 200 {"token":null,"user":User}, no cookie; with
+//     revokeOtherSessions:true every old session ends and a new one is set
+//     (cookie and set-auth-token) and returned in "token". Errors: 400
+//     PASSWORD_TOO_SHORT / PASSWORD_TOO_LONG (checked before the current
+//     password), 400 INVALID_PASSWORD.
+//   - POST update-user {name?, image?}: 200 {"status":true}; image:null
+//     clears it; {} is 400 {"message":"No fields to update"}; an "email"
+//     key is 400 EMAIL_CAN_NOT_BE_UPDATED. Better Auth re-sends the session
+//     cookie with this reply.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
 )
@@ -124,19 +147,14 @@ func (s *Service) ChangePassword(r *http.Request, id Identity, in ChangePassword
 	if err != nil {
 		return chat.User{}, nil, fmt.Errorf("change password: look up user: %w", err)
 	}
-	if wait, ok := s.limiter.begin(email, ip, s.cfg.Now()); !ok {
-		s.log.Warn("auth: change-password refused by brute-force limiter", "user_id", u.ID, "ip", ip, "retry_after", wait.Round(time.Second))
-		return chat.User{}, nil, &RateLimitError{RetryAfter: wait}
-	}
-	ok, err := s.verifyBounded(ctx, hash, in.CurrentPassword)
-	if err != nil && !errors.Is(err, errBadHash) {
+	ok, err := s.checkPassword(ctx, email, ip, hash, in.CurrentPassword)
+	if err != nil {
 		return chat.User{}, nil, fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
 		s.log.Info("auth: change-password with a wrong current password", "user_id", u.ID, "ip", ip)
 		return chat.User{}, nil, ErrInvalidPassword
 	}
-	s.limiter.succeeded(email, ip)
 	newHash, err := s.hashBounded(ctx, in.NewPassword)
 	if err != nil {
 		return chat.User{}, nil, fmt.Errorf("change password: %w", err)

@@ -249,7 +249,7 @@ func TestSessionLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(d, Config{Secret: []byte(testSecret), Scrypt: cheapScrypt}, nil)
+	svc := New(d, Config{Secret: []byte(testSecret), Scrypt: TestScrypt}, nil)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func TestHashBudgetOversized(t *testing.T) {
 // its stored hash was made with, not the current cost.
 func TestVerifyChargesStoredCost(t *testing.T) {
 	def := DefaultConfig()
-	f := newFixture(t, nil, nil) // new hashes at cheapScrypt
+	f := newFixture(t, nil, nil) // new hashes at TestScrypt
 	f.svc.SignUp(req("POST", "/"), SignUpInput{Name: "x", Email: "ann@example.com", Password: "password123"})
 	h, err := HashPassword("password123", def.Scrypt)
 	if err != nil {
@@ -196,4 +196,25 @@ func mustUser(t *testing.T, f *fixture, email string) chat.User {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestBusyCostsNoAttempt: a sign-in refused with ErrBusy was never checked,
+// so it does not count towards the lock-out of its (email, address).
+func TestBusyCostsNoAttempt(t *testing.T) {
+	lim, def := DefaultLimits(), DefaultConfig()
+	f := newFixture(t, nil, func(c *Config) { c.HashWait = 10 * time.Millisecond })
+	f.signUp(t, "ann@example.com", "password123")
+	held, err := f.svc.hashes.acquire(context.Background(), def.HashMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= lim.EmailFailures; i++ {
+		if err := f.signInFrom("192.0.2.7", "ann@example.com", "password123"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("attempt %d with the budget held: %v, want ErrBusy", i, err)
+		}
+	}
+	f.svc.hashes.release(held)
+	if err := f.signInFrom("192.0.2.7", "ann@example.com", "password123"); err != nil {
+		t.Fatalf("after the busy spell: %v", err)
+	}
 }

@@ -107,6 +107,25 @@ func newLimiter(cfg Limits) *limiter {
 
 func pairKey(email, ip string) string { return email + "\x00" + ip }
 
+// peek reports, without counting anything, how long a guess at email
+// from ip must wait.
+func (l *limiter) peek(email, ip string, now time.Time) (time.Duration, bool) {
+	if l.cfg.Disabled {
+		return 0, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waitLocked(email, ip, now)
+}
+
+func (l *limiter) waitLocked(email, ip string, now time.Time) (time.Duration, bool) {
+	wait := l.pair.locked(pairKey(email, ip), now)
+	if w, over := l.ip.over(ip, l.cfg.IPFailures, l.cfg.Window, now); over && w > wait {
+		wait = w
+	}
+	return wait, wait == 0
+}
+
 // begin reserves a sign-in attempt for email from ip: it counts the
 // attempt as a failure up front, so concurrent guesses cannot all slip in
 // under the limit, and reports how long to wait when a limit is reached.
@@ -117,15 +136,10 @@ func (l *limiter) begin(email, ip string, now time.Time) (time.Duration, bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	key := pairKey(email, ip)
-	wait := l.pair.locked(key, now)
-	if w, over := l.ip.over(ip, l.cfg.IPFailures, l.cfg.Window, now); over && w > wait {
-		wait = w
-	}
-	if wait > 0 {
+	if wait, ok := l.waitLocked(email, ip, now); !ok {
 		return wait, false
 	}
-	l.pair.fail(key, l.cfg, now)
+	l.pair.fail(pairKey(email, ip), l.cfg, now)
 	l.ip.add(ip, l.cfg.Window, now)
 	return 0, true
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
@@ -25,6 +26,12 @@ type ScryptParams struct {
 // DefaultScrypt matches Better Auth's cost (N=16384, r=16, p=1: 32 MiB,
 // tens of milliseconds per hash), so a login costs the same on both servers.
 var DefaultScrypt = ScryptParams{LogN: 14, R: 16, P: 1}
+
+// TestScrypt is a deliberately weak cost (2 KiB, microseconds) for tests
+// and load generators, so that they exercise the real hashing path without
+// spending 32 MiB and tens of milliseconds per sign-in. Never serve users
+// with it. It is the one such cost; tests elsewhere use it too.
+var TestScrypt = ScryptParams{LogN: 4, R: 1, P: 1}
 
 // Bounds on parameters read back from stored hashes, so a corrupted row
 // cannot make one sign-in allocate gigabytes.
@@ -188,19 +195,47 @@ func (s *Service) hashBounded(ctx context.Context, password string) (string, err
 	return HashPassword(password, s.scrypt)
 }
 
-// verifyBounded runs VerifyPassword within the memory budget, charged at
-// the cost the stored hash was made with.
-func (s *Service) verifyBounded(ctx context.Context, hash, password string) (bool, error) {
-	ph, err := parseHash(hash)
-	if err != nil {
-		return false, err
+// checkPassword verifies password against hash as one guess at email from
+// ip. A locked pair or address is refused (*RateLimitError) before
+// queueing for the hasher; the guess is counted only once the hasher's
+// budget is held, so ErrBusy costs the client no attempt, and the count is
+// taken under the limiter's lock, so parallel guesses cannot pass the
+// limit together. A match forgets the pair's failures. A malformed stored
+// hash is logged and never matches.
+func (s *Service) checkPassword(ctx context.Context, email, ip, hash, password string) (bool, error) {
+	if wait, ok := s.limiter.peek(email, ip, s.cfg.Now()); !ok {
+		return false, s.refuseGuess(email, ip, wait)
 	}
-	n, err := s.hashes.acquire(ctx, ph.p.Memory())
+	ph, perr := parseHash(hash)
+	mem := ph.p.Memory()
+	if perr != nil {
+		mem = 0
+	}
+	n, err := s.hashes.acquire(ctx, mem)
 	if err != nil {
 		return false, err
 	}
 	defer s.hashes.release(n)
-	return ph.verify(password)
+	if wait, ok := s.limiter.begin(email, ip, s.cfg.Now()); !ok {
+		return false, s.refuseGuess(email, ip, wait)
+	}
+	if perr != nil {
+		s.log.Error("auth: stored password hash is malformed", "email", email)
+		return false, nil
+	}
+	ok, err := ph.verify(password)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		s.limiter.succeeded(email, ip)
+	}
+	return ok, nil
+}
+
+func (s *Service) refuseGuess(email, ip string, wait time.Duration) error {
+	s.log.Warn("auth: password check refused by brute-force limiter", "email", email, "ip", ip, "retry_after", wait.Round(time.Second))
+	return &RateLimitError{RetryAfter: wait}
 }
 
 // dummyHash is a hash of a random password at the current cost. Sign-ins

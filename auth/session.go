@@ -148,33 +148,19 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 			return Issued{}, &RateLimitError{RetryAfter: wait}
 		}
 	}
-	if wait, ok := s.limiter.begin(email, ip, now); !ok {
-		s.log.Warn("auth: sign-in refused by brute-force limiter", "email", email, "ip", ip, "retry_after", wait.Round(time.Second))
-		return Issued{}, &RateLimitError{RetryAfter: wait}
-	}
 	if !known {
-		dummy, derr := s.dummyHash()
-		if derr != nil {
-			return Issued{}, fmt.Errorf("sign in: %w", derr)
+		if hash, err = s.dummyHash(); err != nil {
+			return Issued{}, fmt.Errorf("sign in: %w", err)
 		}
-		if _, verr := s.verifyBounded(ctx, dummy, in.Password); verr != nil {
-			return Issued{}, fmt.Errorf("sign in: %w", verr)
-		}
-		s.log.Info("auth: sign-in failed", "email", email, "ip", ip)
-		return Issued{}, ErrInvalidCredentials
 	}
-	ok, err := s.verifyBounded(ctx, hash, in.Password)
-	if err != nil && !errors.Is(err, errBadHash) {
+	ok, err := s.checkPassword(ctx, email, ip, hash, in.Password)
+	if err != nil {
 		return Issued{}, fmt.Errorf("sign in: %w", err)
 	}
-	if err != nil {
-		s.log.Error("auth: stored password hash is malformed", "user_id", u.ID)
-	}
-	if !ok {
+	if !ok || !known {
 		s.log.Info("auth: sign-in failed", "email", email, "ip", ip)
 		return Issued{}, ErrInvalidCredentials
 	}
-	s.limiter.succeeded(email, ip)
 	return s.issue(r, u, in.RememberMe)
 }
 

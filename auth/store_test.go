@@ -79,9 +79,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 const testSecret = "unit-test-secret-0123456789abcdef0123"
 
-// cheapScrypt keeps tests fast; production uses DefaultScrypt.
-var cheapScrypt = ScryptParams{LogN: 4, R: 1, P: 1}
-
 type fixture struct {
 	svc   *Service
 	store *sqlite.DB
@@ -98,7 +95,7 @@ func newFixture(t testing.TB, log *slog.Logger, mod func(*Config)) *fixture {
 		Secret:         []byte(testSecret),
 		TrustedOrigins: []string{"https://app.example.com"},
 		Now:            clock.Now,
-		Scrypt:         cheapScrypt,
+		Scrypt:         TestScrypt,
 	}
 	if mod != nil {
 		mod(&cfg)
