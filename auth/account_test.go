@@ -256,7 +256,7 @@ func TestSessionLive(t *testing.T) {
 	if !svc.SessionLive(ctx, b.Session.TokenHash) {
 		t.Fatal("a store error disconnected the socket")
 	}
-	if err := svc.StillValid(ctx, Identity{Session: b.Session}); err == nil || errors.Is(err, ErrSessionGone) {
-		t.Fatalf("StillValid on a failing store = %v, want the store's error", err)
+	if err := svc.checkSession(ctx, b.Session.TokenHash); err == nil || errors.Is(err, ErrSessionGone) {
+		t.Fatalf("checkSession on a failing store = %v, want the store's error", err)
 	}
 }

@@ -241,18 +241,11 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 	return id, nil
 }
 
-// StillValid reports whether id's session still exists and has not
-// expired, without extending it: nil if so, ErrSessionGone if not.
-// Long-lived connections (WebSockets) poll it, or SessionLive, to drop the
-// sockets of revoked or expired sessions. Any other error is the store
-// failing, which says nothing about the session.
-func (s *Service) StillValid(ctx context.Context, id Identity) error {
-	return s.checkSession(ctx, id.Session.TokenHash)
-}
-
-// SessionLive is StillValid by token hash as the hub's session sweep asks
-// it. A store error counts as live: a transient database failure must not
-// disconnect everyone; the next sweep asks again. It is logged.
+// SessionLive reports whether the session with this token hash still
+// exists and has not expired, without extending it. The hub's session
+// sweep calls it to close the sockets of revoked or expired sessions with
+// 1008. A store error counts as live, and is logged: a transient database
+// failure must not disconnect everyone, and the next sweep asks again.
 func (s *Service) SessionLive(ctx context.Context, tokenHash string) bool {
 	err := s.checkSession(ctx, tokenHash)
 	if err != nil && !errors.Is(err, ErrSessionGone) {
@@ -262,6 +255,8 @@ func (s *Service) SessionLive(ctx context.Context, tokenHash string) bool {
 	return err == nil
 }
 
+// checkSession is nil for a live session, ErrSessionGone for a missing or
+// expired one, and the store's error otherwise.
 func (s *Service) checkSession(ctx context.Context, tokenHash string) error {
 	sess, _, err := s.store.SessionByTokenHash(ctx, tokenHash)
 	if errors.Is(err, chat.ErrNotFound) {
