@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -103,6 +104,22 @@ func newLimiter(cfg Limits) *limiter {
 		signUp:   newCounterTable(cfg.MaxEntries),
 		sessions: newCounterTable(cfg.MaxEntries),
 	}
+}
+
+// limitKey is the address a limit counts: an IPv6 address by its /64,
+// since one subscriber usually holds a whole /64 and could otherwise
+// rotate through it to reset every per-address limit. IPv4 addresses, and
+// anything that does not parse (a custom ClientIP), count as they are.
+func limitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 func pairKey(email, ip string) string { return email + "\x00" + ip }

@@ -324,3 +324,38 @@ func TestNewSessionQuota(t *testing.T) {
 		t.Fatalf("after the window: %v", err)
 	}
 }
+
+// TestLimitKeyIPv6Prefix: addresses of one IPv6 /64 share their limits;
+// IPv4 addresses and other /64s do not.
+func TestLimitKeyIPv6Prefix(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"fe80::1%eth0", "fe80::2", true},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"::ffff:192.0.2.1", "::ffff:192.0.2.2", false},
+		{"not-an-ip", "not-an-ip", true},
+	} {
+		if got := limitKey(tc.a) == limitKey(tc.b); got != tc.same {
+			t.Errorf("limitKey(%q)=%q, limitKey(%q)=%q; same=%v, want %v", tc.a, limitKey(tc.a), tc.b, limitKey(tc.b), got, tc.same)
+		}
+	}
+	lim := DefaultLimits()
+	f := newFixture(t, nil, nil)
+	for i := 0; i < lim.SignUpsPerIP; i++ {
+		r := req("POST", "/")
+		r.RemoteAddr = fmt.Sprintf("[2001:db8:1:2::%x]:1234", i+1)
+		if _, err := f.svc.SignUp(r, SignUpInput{Name: "x", Email: fmt.Sprintf("v6-%d@example.com", i), Password: "password123"}); err != nil {
+			t.Fatalf("sign-up %d: %v", i, err)
+		}
+	}
+	r := req("POST", "/")
+	r.RemoteAddr = "[2001:db8:1:2:dead::beef]:1234"
+	_, err := f.svc.SignUp(r, SignUpInput{Name: "x", Email: "v6-last@example.com", Password: "password123"})
+	if !errors.Is(err, ErrTooManyRequests) {
+		t.Fatalf("another address of the same /64: %v", err)
+	}
+}

@@ -88,7 +88,7 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	if err := CheckPasswordLength(in.Password); err != nil {
 		return Issued{}, err
 	}
-	ip := s.cfg.ClientIP(r)
+	ip := limitKey(s.cfg.ClientIP(r))
 	if wait, ok := s.limiter.allowSignUp(ip, s.cfg.Now()); !ok {
 		s.log.Warn("auth: sign-up refused by per-address quota", "ip", ip, "retry_after", wait.Round(time.Second))
 		return Issued{}, &RateLimitError{RetryAfter: wait}
@@ -133,7 +133,7 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	if !ValidEmail(email) {
 		return Issued{}, ErrInvalidEmail
 	}
-	ip := s.cfg.ClientIP(r)
+	ip := limitKey(s.cfg.ClientIP(r))
 	now := s.cfg.Now()
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	known := err == nil
