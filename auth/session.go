@@ -125,8 +125,9 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 // the same scrypt work. Before any password check it refuses, with a
 // *RateLimitError (errors.Is ErrTooManyRequests): an (email, address) pair
 // locked out after repeated failures, an address with too many failures,
-// and an account that has opened its quota of sessions. ErrBusy means
-// password hashing is saturated.
+// and an account that has opened its quota of sessions (only the owner
+// can fill it, so only the owner sees that refusal). ErrBusy means
+// password hashing is saturated; it costs the client no attempt.
 func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	ctx := r.Context()
 	email := NormalizeEmail(in.Email)
