@@ -268,3 +268,70 @@ func (d *DB) SettingOrInit(ctx context.Context, key string, gen func() (string, 
 	}
 	return v, nil
 }
+
+// UpdateUser applies ch in one UPDATE and returns the stored user.
+func (d *DB) UpdateUser(ctx context.Context, id string, ch chat.UserChange, updatedAt time.Time) (chat.User, error) {
+	var name *string
+	if ch.Name != nil {
+		v := enc(*ch.Name)
+		name = &v
+	}
+	u, err := scanUser(d.pool.QueryRow(ctx, `UPDATE users u SET
+			name = COALESCE($1, u.name),
+			avatar_url = CASE WHEN $2 THEN $3 ELSE u.avatar_url END,
+			updated_at = $4
+		WHERE u.id = $5
+		RETURNING `+userCols, name, ch.SetImage, encPtr(ch.Image), ms(updatedAt), enc(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chat.User{}, fmt.Errorf("update user: %w", chat.ErrNotFound)
+	}
+	if err != nil {
+		return chat.User{}, fmt.Errorf("update user: %w", err)
+	}
+	return u, nil
+}
+
+// SetPassword replaces the credential account's password hash.
+func (d *DB) SetPassword(ctx context.Context, userID, passwordHash string, updatedAt time.Time) error {
+	tag, err := d.pool.Exec(ctx, `UPDATE accounts SET password_hash = $1, updated_at = $2
+		WHERE user_id = $3 AND provider_id = $4`, enc(passwordHash), ms(updatedAt), enc(userID), chat.CredentialProvider)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set password: %w", chat.ErrNotFound)
+	}
+	return nil
+}
+
+// SessionsByUser returns the user's unexpired sessions, oldest first.
+func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]chat.Session, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+sessionCols+` FROM sessions s
+		WHERE s.user_id = $1 AND s.expires_at > $2
+		ORDER BY s.created_at, s.id`, enc(userID), ms(d.now()))
+	if err != nil {
+		return nil, fmt.Errorf("sessions by user: %w", err)
+	}
+	defer rows.Close()
+	out := []chat.Session{}
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sessions by user: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions by user: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteOtherSessions removes the user's sessions but the one kept.
+func (d *DB) DeleteOtherSessions(ctx context.Context, userID, keepTokenHash string) error {
+	if _, err := d.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2`,
+		enc(userID), enc(keepTokenHash)); err != nil {
+		return fmt.Errorf("delete other sessions: %w", err)
+	}
+	return nil
+}

@@ -93,5 +93,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("GroupCommit", func(t *testing.T) { testGroupCommit(t, h) })
 	t.Run("RowFaultIsolated", func(t *testing.T) { testRowFault(t, h) })
 	t.Run("Bulk", func(t *testing.T) { testBulk(t, h) })
+	t.Run("Account", func(t *testing.T) { testAccount(t, h) })
 	t.Run("Outage", func(t *testing.T) { testOutage(t, h) })
 }

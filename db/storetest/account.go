@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"github.com/wasmchannel/wasmchannel/chat"
 )
 
-// TestAccountOperations covers the store side of Better Auth's session and
+// testAccount covers the store side of Better Auth's session and
 // account routes: listing and revoking sessions, changing a password and
 // a profile.
-func TestAccountOperations(t *testing.T) {
-	d, clk := mustOpenClock(t)
+func testAccount(t *testing.T, h Harness) {
+	d, clk := h.open(t)
 	ctx := context.Background()
 	img := "https://img.example/a.png"
 	for _, id := range []string{"u1", "u2"} {
