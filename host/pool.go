@@ -170,9 +170,6 @@ func (p *Pool) abort(ctx context.Context) {
 // Name returns Config.Name (codec.Source).
 func (p *Pool) Name() string { return p.cfg.Name }
 
-// Config returns the pool's configuration with defaults filled in.
-func (p *Pool) Config() Config { return p.cfg }
-
 // Acquire leases an instance (codec.Source). See Lease.
 func (p *Pool) Acquire(ctx context.Context) (codec.Instance, error) {
 	l, err := p.Lease(ctx)
@@ -507,16 +504,9 @@ func (l *Lease) Encode(p codec.Packet) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var t0 time.Time
-	if l.p.cfg.OnCall != nil {
-		t0 = time.Now()
-	}
 	out, err, fault := in.encode(p)
 	if fault {
 		l.fault(in, err)
-	}
-	if l.p.cfg.OnCall != nil {
-		l.p.cfg.OnCall("encode", time.Since(t0), err)
 	}
 	return out, err
 }
@@ -527,16 +517,9 @@ func (l *Lease) Decode(data []byte, maxPayload int) (codec.Packet, error) {
 	if err != nil {
 		return codec.Packet{}, err
 	}
-	var t0 time.Time
-	if l.p.cfg.OnCall != nil {
-		t0 = time.Now()
-	}
 	pkt, err, fault := in.decode(data, maxPayload)
 	if fault {
 		l.fault(in, err)
-	}
-	if l.p.cfg.OnCall != nil {
-		l.p.cfg.OnCall("decode", time.Since(t0), err)
 	}
 	return pkt, err
 }
