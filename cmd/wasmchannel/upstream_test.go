@@ -29,6 +29,32 @@ const upstreamCodec = "../../../shared/upstream-codec/wasmchannel_bg.wasm"
 // test can start `wasmchannel serve` as a real child process.
 const childEnv = "WASMCHANNEL_TEST_RUN_CLI"
 
+// upstreamModule returns the original's absolute path. Outside CI a
+// checkout without ../shared skips; under CI=true its absence fails.
+func upstreamModule(t *testing.T) string {
+	t.Helper()
+	module, err := filepath.Abs(upstreamCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(module); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the original codec build is required under CI: %v", err)
+		}
+		t.Skipf("original codec build not found: %v", err)
+	}
+	return module
+}
+
+// TestCodecCheckOriginal: `codec check` on the original build passes every
+// public golden vector.
+func TestCodecCheckOriginal(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "codec", "check", "--codec", upstreamModule(t), goldenPackets, goldenMalformed)
+	if code != 0 || lastLine(stdout) != "704 passed, 0 failed" {
+		t.Fatalf("exit %d, %q, %s", code, lastLine(stdout), stderr)
+	}
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -42,16 +68,7 @@ func TestMain(m *testing.M) {
 // (which the original alone would accept) refused with its class while the
 // room carries on, and /metrics and /health naming the codec.
 func TestServeOriginalCodec(t *testing.T) {
-	module, err := filepath.Abs(upstreamCodec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the original codec build is required under CI: %v", err)
-		}
-		t.Skipf("original codec build not found: %v", err)
-	}
+	module := upstreamModule(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
