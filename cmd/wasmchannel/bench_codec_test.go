@@ -143,4 +143,27 @@ func TestBenchCodecLabels(t *testing.T) {
 			t.Errorf("--codecs %q: exit %d, %q, want 2 and %q", c.flag, code, stderr, c.want)
 		}
 	}
+	if code, _, stderr := runCLI(t, "bench", "codec", "--clock", "tsc"); code != 2 || !strings.Contains(stderr, "want wall or cpu") {
+		t.Errorf("--clock tsc: exit %d, %q", code, stderr)
+	}
+}
+
+// TestBenchCodecCPUClock: --clock cpu measures, and a codec's time per op
+// is positive.
+func TestBenchCodecCPUClock(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "bench", "codec", "--codecs", "go", "--sizes", "2048", "--duration", "20ms", "--clock", "cpu", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []struct {
+		NsPerOp float64 `json:"ns_per_op"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 6 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		if r.NsPerOp <= 0 {
+			t.Errorf("ns_per_op %v", r.NsPerOp)
+		}
+	}
 }
