@@ -1,5 +1,8 @@
 // Package host runs WasmChannel codec modules (wasm/ABI.md) in-process with
-// wazero. It is the only package that imports wazero.
+// wazero. It is the only package that imports wazero. It speaks two ABIs:
+// ours, a C ABI with no imports, and the original upstream build as
+// wasm-bindgen compiled it for JavaScript, whose glue it provides in Go and
+// around which it adds the strict checks the original lacks (bindgen.go).
 //
 // A Pool compiles one module once and keeps instances of it; each room leases
 // one (Acquire) while it is awake and releases it when it goes idle. A lease
