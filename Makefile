@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
+	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).

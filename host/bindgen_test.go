@@ -29,7 +29,7 @@ const (
 // ../shared skips; under CI=true a missing module fails the test.
 func upstream(tb testing.TB) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(upstreamPath)
+	b, err := upstreamFile()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("the original codec build is required under CI: %v", err)
@@ -39,6 +39,15 @@ func upstream(tb testing.TB) []byte {
 	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != upstreamSHA256 {
 		tb.Fatalf("%s has sha256 %x, want %s", upstreamPath, sum, upstreamSHA256)
 	}
+	return b
+}
+
+func upstreamFile() ([]byte, error) { return os.ReadFile(upstreamPath) }
+
+// upstreamBytes is the module for a fuzz process that upstream has already
+// checked.
+func upstreamBytes() []byte {
+	b, _ := upstreamFile()
 	return b
 }
 
