@@ -200,6 +200,9 @@ type jsValue struct {
 	off, n uint32 // jsView
 	b      []byte // jsBytes
 	s      string // jsString
+	// readOnly marks a jsBytes that aliases the caller's memory (the packet
+	// to decode, the payload to encode): the module may read it, not write.
+	readOnly bool
 }
 
 // Fixed handles. 0 is ref.null, so no object gets it; the constants live as
@@ -359,6 +362,9 @@ func glue(role int) api.GoModuleFunc {
 					b.failf("view at %d is outside memory", dst.off)
 				}
 			case jsBytes:
+				if dst.readOnly {
+					b.failf("set on externref %d, the caller's bytes", stack[0])
+				}
 				if off+uint64(len(src)) > uint64(len(dst.b)) {
 					b.failf("set of %d bytes at %d overflows an array of %d", len(src), off, len(dst.b))
 				}
@@ -467,7 +473,8 @@ func (in *instance) bytesResult(v *jsValue, what string) ([]byte, error) {
 	return nil, in.faultf(ErrBadResult, "%s is not a Uint8Array", what)
 }
 
-// malloc passes s into the module as the glue's passStringToWasm0 does.
+// passString copies s into memory from __wbindgen_malloc, as the glue's
+// passStringToWasm0 does; the export it is passed to takes ownership.
 func (in *instance) passString(s string) (ptr uint32, err error) {
 	in.stack[0], in.stack[1] = uint64(len(s)), 1
 	if err := in.bcall(bMalloc); err != nil {
@@ -515,7 +522,7 @@ func (in *instance) bgEncode(p codec.Packet) (out []byte, err error, fault bool)
 	if p.Reaction != nil {
 		reaction = uint64(*p.Reaction)
 	}
-	payload := b.push(jsValue{kind: jsBytes, b: p.Payload})
+	payload := b.push(jsValue{kind: jsBytes, b: p.Payload, readOnly: true})
 	s := &in.stack
 	s[0], s[1], s[2], s[3], s[4], s[5], s[6] = uint64(p.Kind), uint64(mid), uint64(midLen), uint64(uid), uint64(uidLen), reaction, payload
 	if err := in.bcall(bNew); err != nil {
@@ -575,7 +582,7 @@ func (in *instance) bgDecode(data []byte, maxPayload int) (p codec.Packet, err e
 	b.reset()
 	defer b.reset()
 	s := &in.stack
-	s[0] = b.push(jsValue{kind: jsBytes, b: data})
+	s[0] = b.push(jsValue{kind: jsBytes, b: data, readOnly: true})
 	if err := in.bcall(bDeserialize); err != nil {
 		return p, err, true
 	}
@@ -617,11 +624,11 @@ func (in *instance) bgFields(ptr uint32) (p codec.Packet, err error) {
 	if err := in.bcall(bKind); err != nil {
 		return p, err
 	}
-	if k := uint32(s[0]); k > uint32(codec.MaxKind) {
+	k := uint32(s[0])
+	if k > uint32(codec.MaxKind) {
 		return p, in.faultf(ErrBadResult, "kind %d out of range", k)
-	} else {
-		p.Kind = codec.Kind(k)
 	}
+	p.Kind = codec.Kind(k)
 	if p.MessageID, err = in.bgString(bMessageID, ptr); err != nil {
 		return p, err
 	}

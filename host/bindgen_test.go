@@ -488,3 +488,57 @@ func BenchmarkDecodeRandom(b *testing.B) {
 		run("go-crc", func() error { codec.FrameCRC(frame); return nil })
 	}
 }
+
+// TestGlueRefusals: a module that asks the glue for something a JavaScript
+// engine would refuse, or that would reach outside its sandbox (write the
+// caller's bytes, view past its memory, use a dead handle), gets a fault.
+func TestGlueRefusals(t *testing.T) {
+	l := lease(t, upstreamPool(t, Config{MinWarm: 1, MaxInstances: 1}))
+	b := l.inst.bg
+	ctx := l.inst.ctx
+	caller := []byte("the caller's packet")
+	for _, c := range []struct {
+		name  string
+		role  int
+		stack func() []uint64
+		want  string
+	}{
+		{"set on the caller's bytes", gSet, func() []uint64 {
+			dst := b.push(jsValue{kind: jsBytes, b: caller, readOnly: true})
+			src := b.push(jsValue{kind: jsBytes, b: []byte("x")})
+			return []uint64{dst, src, 0}
+		}, "the caller's bytes"},
+		{"view past memory", gNewView, func() []uint64 {
+			return []uint64{hBuffer, uint64(l.inst.mem.Size() - 4), 8}
+		}, "outside memory"},
+		{"dead handle", gLength, func() []uint64 { return []uint64{999} }, "not a live object"},
+		{"null handle", gLength, func() []uint64 { return []uint64{0} }, "not a live object"},
+		{"buffer of a string", gBuffer, func() []uint64 {
+			return []uint64{b.push(jsValue{kind: jsString, s: "s"})}
+		}, "not the memory"},
+		{"string not UTF-8", gStringNew, func() []uint64 {
+			l.inst.mem.Write(64, []byte{0xff, 0xfe})
+			return []uint64{64, 2}
+		}, "not UTF-8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b.reset()
+			defer b.reset()
+			stack := c.stack()
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("no fault")
+					}
+				}()
+				glue(c.role)(ctx, l.inst.mod, stack)
+			}()
+			if !errors.Is(b.fault, ErrBadResult) || !strings.Contains(b.fault.Error(), c.want) {
+				t.Errorf("fault %v, want %q", b.fault, c.want)
+			}
+		})
+	}
+	if string(caller) != "the caller's packet" {
+		t.Errorf("caller's bytes changed to %q", caller)
+	}
+}
