@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // uncheckedSweeps is how many sweeps in a row a session may fail to be
@@ -43,9 +42,9 @@ func newSessionCheck(a *auth.Service, every time.Duration, log *slog.Logger) *se
 }
 
 // live reports whether the session with this token hash may keep its
-// sockets (auth.StillValid, with the store-error rule above).
+// sockets (auth.CheckSession, with the store-error rule above).
 func (s *sessionCheck) live(ctx context.Context, tokenHash string) bool {
-	err := s.auth.StillValid(ctx, auth.Identity{Session: chat.Session{TokenHash: tokenHash}})
+	err := s.auth.CheckSession(ctx, tokenHash)
 	switch {
 	case err == nil:
 		delete(s.failing, tokenHash)
