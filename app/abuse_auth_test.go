@@ -218,10 +218,18 @@ func unsafeRoutes(t *testing.T, s *server) []*echo.Route {
 			out = append(out, r)
 		}
 	}
-	// Sign-out last: its control request ends the session.
-	sort.SliceStable(out, func(i, j int) bool {
-		return !strings.HasSuffix(out[i].Path, "/sign-out") && strings.HasSuffix(out[j].Path, "/sign-out")
-	})
+	// The routes whose control request ends the session go last:
+	// revoke-sessions, then sign-out (which answers 200 for an ended one).
+	rank := func(r *echo.Route) int {
+		switch {
+		case strings.HasSuffix(r.Path, "/sign-out"):
+			return 2
+		case strings.HasSuffix(r.Path, "/revoke-sessions"):
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
 	return out
 }
 

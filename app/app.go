@@ -76,9 +76,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.closeEarly()
 		return nil, fmt.Errorf("auth secret: %w", err)
 	}
-	acfg := auth.Config{Secret: secret, TrustedOrigins: cfg.TrustedOrigins, Secure: cfg.SecureCookies, Scrypt: *cfg.AuthScrypt}
+	acfg := auth.Config{
+		Secret: secret, TrustedOrigins: cfg.TrustedOrigins, Scrypt: *cfg.AuthScrypt,
+		Secure: cfg.SecureCookies, CookieDomain: cfg.CookieDomain, SameSite: cfg.CookieSameSite,
+	}
 	if cfg.AuthLimits != nil {
 		acfg.Limits = *cfg.AuthLimits
+	}
+	if err := acfg.Validate(); err != nil {
+		a.closeEarly()
+		return nil, err
 	}
 	a.Auth = auth.New(d, acfg, log)
 	a.Writer = batch.NewWriter(d, batch.Config{OnBatch: a.Metrics.Batch})

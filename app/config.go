@@ -55,6 +55,11 @@ type Config struct {
 	ViolationWindow time.Duration
 	// SecureCookies marks cookies Secure, for a server behind HTTPS.
 	SecureCookies bool
+	// CookieDomain is the auth cookies' Domain (cross-subdomain); empty
+	// leaves it out. CookieSameSite is lax, strict or none (none needs
+	// SecureCookies).
+	CookieDomain   string
+	CookieSameSite string
 	// PublicURL is the external base URL (https://chat.example.com), the
 	// server's own origin for the Origin checks; empty takes it from Host.
 	PublicURL string
@@ -112,6 +117,7 @@ func DefaultConfig() Config {
 		Pool:              host.DefaultConfig(),
 		SessionSweep:      5 * time.Second,
 		AuthScrypt:        &scrypt,
+		CookieSameSite:    auth.DefaultSameSite,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       90 * time.Second,
@@ -136,6 +142,7 @@ func (c Config) withDefaults() Config {
 	setZero(&c.CodecWait, d.CodecWait)
 	setZero(&c.ViolationWindow, d.ViolationWindow)
 	setZero(&c.SessionSweep, d.SessionSweep)
+	setZero(&c.CookieSameSite, d.CookieSameSite)
 	setZero(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	setZero(&c.ReadTimeout, d.ReadTimeout)
 	setZero(&c.IdleTimeout, d.IdleTimeout)
@@ -238,6 +245,8 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.UserByteRate, "user-byte-rate", cfg.UserByteRate, "bytes per second per user across all rooms (0 = off)")
 	fs.IntVar(&cfg.MaxViolations, "max-violations", cfg.MaxViolations, "refused frames within 10s that close a socket with 1008 (0 = off)")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark cookies Secure (set when served over HTTPS)")
+	fs.StringVar(&cfg.CookieDomain, "cookie-domain", cfg.CookieDomain, "Domain of the auth cookies, to share a sign-in with sibling subdomains (e.g. example.com)")
+	fs.StringVar(&cfg.CookieSameSite, "cookie-samesite", cfg.CookieSameSite, "SameSite of the auth cookies: lax, strict or none (none needs --secure-cookies)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base URL users open (https://chat.example.com): the server's own origin for the Origin checks, whatever Host a proxy sends")
 	fs.Var((*listValue)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For, -Proto and -Host are believed")
 	if cfg.AuthScrypt == nil {

@@ -23,7 +23,8 @@ const maxAuthBody = 16 << 10
 
 // RegisterAuth mounts Better Auth's email/password routes under /api/auth
 // with Better Auth 1.x's JSON shapes, codes and cookies (http-api.md § Auth):
-// sign-up/email, sign-in/email, sign-out and get-session.
+// sign-up/email, sign-in/email, sign-out and get-session, and the session
+// and account routes of account.go.
 func RegisterAuth(e *echo.Echo, svc *auth.Service) {
 	h := &authRoutes{svc: svc}
 	// The group renders its own errors, so the routes answer alike when
@@ -35,6 +36,12 @@ func RegisterAuth(e *echo.Echo, svc *auth.Service) {
 	// idempotent, so a global e.Use of it as well does no harm.
 	g.POST("/sign-out", h.signOut, svc.OriginMiddleware())
 	g.GET("/get-session", h.getSession)
+	g.GET("/list-sessions", h.listSessions)
+	g.POST("/revoke-session", h.revokeSession)
+	g.POST("/revoke-sessions", h.revokeSessions)
+	g.POST("/revoke-other-sessions", h.revokeOtherSessions)
+	g.POST("/change-password", h.changePassword)
+	g.POST("/update-user", h.updateUser)
 }
 
 type authRoutes struct {

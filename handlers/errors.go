@@ -51,7 +51,7 @@ func (e *Error) Unwrap() error { return e.Cause }
 // apiError is the JSON error body every route answers with, in Better
 // Auth's shape so one client-side handler covers all routes.
 type apiError struct {
-	Code    string `json:"code"`
+	Code    string `json:"code,omitempty"` // Better Auth leaves it out of a few answers
 	Message string `json:"message"`
 }
 
@@ -103,6 +103,8 @@ var kinds = []kind{
 	{err: auth.ErrInvalidEmail, status: http.StatusBadRequest, code: "INVALID_EMAIL", message: "Invalid email"},
 	{err: auth.ErrPasswordTooShort, status: http.StatusBadRequest, code: "PASSWORD_TOO_SHORT", message: "Password too short"},
 	{err: auth.ErrPasswordTooLong, status: http.StatusBadRequest, code: "PASSWORD_TOO_LONG", message: "Password too long"},
+	{err: auth.ErrInvalidPassword, status: http.StatusBadRequest, code: "INVALID_PASSWORD", message: "Invalid password"},
+	{err: auth.ErrNothingToUpdate, status: http.StatusBadRequest, message: "No fields to update"},
 }
 
 // renderer writes errors as answers, logging the causes of 5xx to log.
@@ -184,9 +186,14 @@ func answer(err error, c echo.Context) *Error {
 	}
 	var rl *auth.RateLimitError
 	if errors.As(err, &rl) {
-		secs := max(1, int(rl.RetryAfter.Round(time.Second)/time.Second))
+		secs := seconds(rl.RetryAfter)
 		c.Response().Header().Set("X-Retry-After", strconv.Itoa(secs))
 		return &Error{Status: http.StatusTooManyRequests, Code: "TOO_MANY_REQUESTS", Message: "Too many requests. Please try again later.", RetryAfter: secs}
+	}
+	// Password hashing is saturated: nothing was stored, come back soon.
+	var busy *auth.BusyError
+	if errors.As(err, &busy) {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "SERVICE_BUSY", Message: "The server is busy. Please try again shortly.", RetryAfter: seconds(busy.RetryAfter)}
 	}
 	for _, k := range kinds {
 		if errors.Is(err, k.err) {
@@ -206,6 +213,11 @@ func answer(err error, c echo.Context) *Error {
 		return echoError(he)
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR", Message: "internal error", Cause: err}
+}
+
+// seconds is a Retry-After value: whole seconds, at least 1.
+func seconds(d time.Duration) int {
+	return max(1, int(d.Round(time.Second)/time.Second))
 }
 
 // clientText is a refusal's client-facing text: a *hub.Error's Message.
@@ -234,7 +246,8 @@ func echoError(he *echo.HTTPError) *Error {
 func known(err error) bool {
 	var e *Error
 	var rl *auth.RateLimitError
-	if errors.As(err, &e) || errors.As(err, &rl) {
+	var busy *auth.BusyError
+	if errors.As(err, &e) || errors.As(err, &rl) || errors.As(err, &busy) {
 		return true
 	}
 	for _, k := range kinds {
