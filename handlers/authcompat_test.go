@@ -932,4 +932,6 @@ func runAuthCompat(t *testing.T, base string) {
 			}
 		}
 	})
+
+	runAccountCompat(t, c)
 }
