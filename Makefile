@@ -122,7 +122,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./codec ./host
 
 ## web-test: the web client's browser tests (web/e2e): a freshly built server,
-## two users in headless Chromium, and a front end on another origin (CORS). Installs Chromium, Node and npm packages when missing.
+## two users in headless Chromium, a front end on another origin (CORS), and
+## the sessions view. Installs Chromium, Node and npm packages when missing.
 .PHONY: web-test
 WEB_APT = $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v node),,nodejs npm)
 web-test:
@@ -131,7 +132,7 @@ web-test:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(WEB_APT); \
 	fi
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
-	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs && node --test cors.test.mjs"
+	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs && node --test cors.test.mjs && node --test sessions.test.mjs"
 
 ## bench-load-smoke: a few seconds of WebSocket load with a few dozen clients,
 ## against the baseline hub and real wasmchannel servers (in-process in the

@@ -61,6 +61,11 @@ const ui = {
   signUp: $("sign-up"),
   signIn: $("sign-in"),
   signOut: $("sign-out"),
+  sessionsOpen: $("sessions-open"),
+  sessions: $("sessions"),
+  sessionList: $("session-list"),
+  revokeOthers: $("revoke-others"),
+  sessionsClose: $("sessions-close"),
   barUser: $("bar-user"),
   meName: $("me-name"),
   barRoom: $("bar-room"),
@@ -235,6 +240,76 @@ async function signOut() {
   signedOut();
 }
 
+// ---------------------------------------------------------------- sessions
+
+/** A short name for a browser from its User-Agent. */
+function describeAgent(ua) {
+  if (!ua) return "Unknown device";
+  const browser = /Edg\//.test(ua) ? "Edge" : /Chrome\//.test(ua) ? "Chrome" : /Firefox\//.test(ua) ? "Firefox" : /Safari\//.test(ua) ? "Safari" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return os ? `${browser} on ${os}` : browser;
+}
+
+/** Lists the user's sessions (Better Auth's list-sessions), this one marked. */
+async function renderSessions() {
+  let list, me;
+  try {
+    [list, me] = await Promise.all([api("GET", "/api/auth/list-sessions"), api("GET", "/api/auth/get-session")]);
+  } catch (err) {
+    showError("sessions", `Your sessions could not be read: ${err.message}`, NOTICE_MS);
+    return;
+  }
+  const current = me && me.session ? me.session.token : "";
+  const items = (list || []).map((s) => {
+    const li = document.createElement("li");
+    li.dataset.testid = "session";
+    const what = document.createElement("span");
+    what.textContent = `${describeAgent(s.userAgent)} · since ${new Date(s.createdAt).toLocaleString()}`;
+    li.append(what);
+    if (s.token === current) {
+      li.dataset.current = "true";
+      const here = document.createElement("span");
+      here.className = "hint";
+      here.textContent = " (this device)";
+      li.append(here);
+    } else {
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "link";
+      revoke.dataset.testid = "revoke-session";
+      revoke.textContent = "Sign out";
+      revoke.addEventListener("click", () => revokeSession(s.token));
+      li.append(revoke);
+    }
+    return li;
+  });
+  ui.sessionList.replaceChildren(...items);
+  ui.revokeOthers.disabled = items.length < 2;
+}
+
+async function revokeSession(token) {
+  try {
+    await api("POST", "/api/auth/revoke-session", { token });
+  } catch (err) {
+    showError("sessions", `That session could not be ended: ${err.message}`, NOTICE_MS);
+  }
+  renderSessions();
+}
+
+async function revokeOthers() {
+  try {
+    await api("POST", "/api/auth/revoke-other-sessions", {});
+  } catch (err) {
+    showError("sessions", `The other sessions could not be ended: ${err.message}`, NOTICE_MS);
+  }
+  renderSessions();
+}
+
+function toggleSessions(open) {
+  ui.sessions.hidden = !open;
+  if (open) renderSessions();
+}
+
 function signedIn(user) {
   state.user = { id: user.id, name: user.name || user.email || user.id, email: user.email };
   state.errors.forEach((_, key) => key !== "fatal" && clearError(key));
@@ -253,6 +328,7 @@ function signedIn(user) {
 function signedOut(message) {
   leaveRoom();
   state.user = null;
+  ui.sessions.hidden = true;
   ui.barUser.hidden = true;
   ui.rooms.hidden = true;
   ui.chat.hidden = true;
@@ -406,14 +482,16 @@ function connect() {
     setConnState("offline");
     if (openedAt && Date.now() - openedAt >= STABLE_CONNECTION_MS) state.attempt = 0;
     const why = ev.code === 1001 ? "The server is restarting." : "Connection lost.";
-    scheduleReconnect(why, openedAt === 0);
+    // 1008: the session may have been ended (signed out or revoked
+    // elsewhere); ask before reconnecting.
+    scheduleReconnect(why, openedAt === 0 || ev.code === 1008, ev.code === 1008);
   });
 }
 
 /** Waits with exponential backoff and jitter, then connects again. */
-async function scheduleReconnect(why, neverOpened) {
+async function scheduleReconnect(why, neverOpened, sessionClosed = false) {
   const gen = state.gen;
-  if (neverOpened && state.attempt > 0) {
+  if (neverOpened && (state.attempt > 0 || sessionClosed)) {
     // A refused upgrade looks like any other failure; ask whether the
     // session is still valid before trying again.
     try {
@@ -1066,6 +1144,9 @@ async function start() {
   ui.authForm.addEventListener("submit", signIn);
   ui.signUp.addEventListener("click", signUp);
   ui.signOut.addEventListener("click", signOut);
+  ui.sessionsOpen.addEventListener("click", () => toggleSessions(ui.sessions.hidden));
+  ui.sessionsClose.addEventListener("click", () => toggleSessions(false));
+  ui.revokeOthers.addEventListener("click", revokeOthers);
   ui.roomForm.addEventListener("submit", onRoomSubmit);
   ui.composer.addEventListener("submit", onSend);
   ui.input.addEventListener("input", onInput);
