@@ -25,7 +25,6 @@ import (
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/internal/testenv"
-	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // TestMain lets the test binary double as a server process, so the
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) {
 func childServer(dbPath, codecName string) {
 	cfg := app.DefaultConfig()
 	cfg.DBPath, cfg.Codec, cfg.Secret = dbPath, codecName, testenv.Secret
-	scrypt := auth.ScryptParams(fixture.CheapScrypt)
+	scrypt := auth.TestScrypt
 	cfg.AuthScrypt = &scrypt
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The writers send as fast as acknowledgements come back.

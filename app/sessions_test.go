@@ -25,7 +25,7 @@ func TestSessionCheckStoreErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := auth.New(d, auth.Config{Secret: []byte("a-session-check-secret-of-32-bytes"), Scrypt: auth.ScryptParams(fixture.CheapScrypt)}, log)
+	svc := auth.New(d, auth.Config{Secret: []byte("a-session-check-secret-of-32-bytes"), Scrypt: auth.TestScrypt}, log)
 	signUp := func(email string) string {
 		iss, err := svc.SignUp(httptest.NewRequest("POST", "/", nil), auth.SignUpInput{Name: "n", Email: email, Password: "password123", RememberMe: true})
 		if err != nil {

@@ -267,7 +267,7 @@ func FuzzAuthRoutes(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = d.Close() })
 	svc := auth.New(d, auth.Config{
-		Secret: []byte(acSecret), Scrypt: auth.ScryptParams(fixture.CheapScrypt),
+		Secret: []byte(acSecret), Scrypt: auth.TestScrypt,
 		Limits: auth.Limits{Disabled: true},
 	}, nil)
 	e := echo.New()

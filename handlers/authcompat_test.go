@@ -36,7 +36,6 @@ import (
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/handlers"
-	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 const (
@@ -88,7 +87,7 @@ func newOurAuthServer(t *testing.T, log *slog.Logger, mod func(*auth.Config), db
 	cfg := auth.Config{
 		Secret:         []byte(acSecret),
 		TrustedOrigins: []string{acTrusted},
-		Scrypt:         auth.ScryptParams(fixture.CheapScrypt),
+		Scrypt:         auth.TestScrypt,
 		// The suite signs in many times from one address; the limiter has
 		// its own tests.
 		Limits: auth.Limits{EmailFailures: 1000, IPFailures: 1000},

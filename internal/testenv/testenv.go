@@ -1,7 +1,7 @@
 // Package testenv runs a real wasmchannel server for tests: app.New on a
 // loopback port over a real store, started from app.DefaultConfig so a
 // test runs the server users run. The helpers any package's tests may use
-// (a clock, a cheap scrypt, golden files) are in testenv/fixture.
+// (a clock, golden files) are in testenv/fixture.
 package testenv
 
 import (
@@ -15,7 +15,6 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // Secret is the session-signing secret of test servers.
@@ -36,7 +35,7 @@ func Config(tb testing.TB) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.DBPath = StoreTarget(tb)
 	cfg.Secret = Secret
-	scrypt := auth.ScryptParams(fixture.CheapScrypt)
+	scrypt := auth.TestScrypt
 	cfg.AuthScrypt = &scrypt
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return cfg
