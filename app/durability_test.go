@@ -28,13 +28,14 @@ import (
 )
 
 // TestMain lets the test binary double as a server process, so the
-// durability test can SIGKILL a real server without building a binary.
+// durability test can SIGKILL a real server without building a binary, and
+// runs the suite on PostgreSQL with WASMCHANNEL_TEST_STORE=postgres.
 func TestMain(m *testing.M) {
 	if dbPath := os.Getenv("WASMCHANNEL_TEST_CHILD_DB"); dbPath != "" {
 		childServer(dbPath, os.Getenv("WASMCHANNEL_TEST_CHILD_CODEC"))
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.UseStoreFromEnv(m))
 }
 
 // childServer serves on a free loopback port, prints it, and runs until

@@ -9,22 +9,46 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
 // Secret is the session-signing secret of test servers.
 const Secret = "a-testenv-secret-of-32-bytes-or-more"
 
+// StoreEnv names the store a suite that calls UseStoreFromEnv runs on:
+// "postgres" for PostgreSQL (internal/pgtest), else SQLite.
+const StoreEnv = "WASMCHANNEL_TEST_STORE"
+
 // StoreTarget names the store of a test server: by default a fresh SQLite
-// file in tb.TempDir(). A suite's TestMain may replace it, for example with
-// a database from internal/pgtest, to run the same tests on PostgreSQL.
-var StoreTarget = func(tb testing.TB) string {
+// file in tb.TempDir(). PostgresTarget gives each test a fresh PostgreSQL
+// database instead.
+var StoreTarget = SQLiteTarget
+
+// SQLiteTarget is a fresh SQLite file in tb.TempDir().
+func SQLiteTarget(tb testing.TB) string {
 	return filepath.Join(tb.TempDir(), "test.db")
+}
+
+// PostgresTarget is a fresh database on the binary's PostgreSQL cluster
+// (internal/pgtest: skipped where none can be had, failed under CI=true).
+func PostgresTarget(tb testing.TB) string { return pgtest.Database(tb) }
+
+// UseStoreFromEnv runs a suite's TestMain on the store StoreEnv names and
+// returns the exit code: WASMCHANNEL_TEST_STORE=postgres go test ./app runs
+// the end-to-end suite on PostgreSQL.
+func UseStoreFromEnv(m *testing.M) int {
+	if os.Getenv(StoreEnv) == "postgres" {
+		StoreTarget = PostgresTarget
+		return pgtest.Main(m)
+	}
+	return m.Run()
 }
 
 // Config is app.DefaultConfig with what a test needs instead: a fresh
