@@ -53,12 +53,12 @@ func Load(ctx context.Context, path string) (*Dump, error) {
 	return load(ctx, f)
 }
 
-func load(ctx context.Context, r io.Reader) (d *Dump, err error) {
+func load(ctx context.Context, r io.Reader) (_ *Dump, err error) {
 	dir, err := os.MkdirTemp("", "wasmchannel-d1-")
 	if err != nil {
 		return nil, fmt.Errorf("load dump: temporary directory: %w", err)
 	}
-	d = &Dump{dir: dir, tables: map[string]string{}}
+	d := &Dump{dir: dir, tables: map[string]string{}}
 	defer func() {
 		if err != nil {
 			d.Close()
