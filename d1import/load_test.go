@@ -139,7 +139,7 @@ func TestLoadRefusesWhatADumpNeverHolds(t *testing.T) {
 	target := filepath.Join(t.TempDir(), "target.db")
 	cases := []struct {
 		name, dump, want string
-		is              error
+		is               error
 	}{
 		{"attach", minimal + "ATTACH DATABASE '" + target + "' AS t;\n", "line 6:", ErrForeignDump},
 		{"attach inside a table definition", minimal + "CREATE TABLE x AS SELECT * FROM pragma_table_info('user');\n", "line 6:", nil},
