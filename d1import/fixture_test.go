@@ -2,102 +2,12 @@ package d1import
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/d1import/d1fixture"
 )
-
-// Fixture is a dump written by testdata/d1/gen.mjs and what importing it
-// must give (the generator's --expect file).
-type Fixture struct {
-	Dump   string
-	Schema string `json:"schema"`
-	Users  []struct {
-		ID, Name, Email string
-		Password        *string
-		Image           *string
-		Created         int64
-		Duplicate       bool
-	} `json:"users"`
-	Sessions []struct {
-		Token, Cookie, UserID string
-		Expired               bool
-	} `json:"sessions"`
-	Messages []struct {
-		ID, Ref, SentBy, Text string
-		Created               int64
-		Deleted               bool
-		ReactionKind          *int
-		Reactions             []struct {
-			Kind, Count int
-			Users       []string
-		}
-	} `json:"messages"`
-	Reactions struct {
-		Read, Imported, Unknown, BadJSON, Mismatch int
-	} `json:"reactions"`
-}
-
-// FixtureSecret is the BETTER_AUTH_SECRET the generator signs cookies with.
-const FixtureSecret = "upstream-better-auth-secret-0123456789abcdef"
-
-// GenFixture runs the generator under Node for a dump of schema ("final"
-// or "old") with n messages. Better Auth must be installed in
-// testdata/betterauth (`npm ci --prefix testdata/betterauth`); without
-// Node 20 or that install the test is skipped, saying why.
-func GenFixture(t testing.TB, schema string, n int) Fixture {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: the D1 fixture generator needs Node 20+")
-	}
-	root := repoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "testdata/betterauth/node_modules/better-auth/package.json")); err != nil {
-		t.Skip("better-auth not installed: run npm ci --prefix testdata/betterauth --no-audit --no-fund")
-	}
-	dir := t.TempDir()
-	f := Fixture{Dump: filepath.Join(dir, "dump.sql")}
-	expect := filepath.Join(dir, "expect.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "testdata/d1/gen.mjs"),
-		"--schema", schema, "--messages", strconv.Itoa(n), "--dump", f.Dump, "--expect", expect,
-		"--secret", FixtureSecret, "--now", strconv.FormatInt(time.Now().UnixMilli(), 10))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gen.mjs: %v\n%s", err, out)
-	}
-	raw, err := os.ReadFile(expect)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
-}
 
 // TestMapFixture maps generated dumps of both schemas and checks every
 // count of the report against what the generator wrote.
@@ -107,7 +17,7 @@ func TestMapFixture(t *testing.T) {
 		n      int
 	}{{"final", 10000}, {"old", 500}} {
 		t.Run(c.schema, func(t *testing.T) {
-			f := GenFixture(t, c.schema, c.n)
+			f := d1fixture.Gen(t, c.schema, c.n)
 			d, err := Load(context.Background(), f.Dump)
 			if err != nil {
 				t.Fatal(err)

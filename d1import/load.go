@@ -23,6 +23,9 @@ var (
 	// ErrTargetHasUsers means the target already holds accounts and
 	// --merge was not given.
 	ErrTargetHasUsers = errors.New("d1import: target database already has users")
+	// ErrNeedSecret means sessions cannot be imported: upstream's secret
+	// is missing or too short, or the target already uses another one.
+	ErrNeedSecret = errors.New("d1import: sessions need upstream's secret")
 	// ErrIncomplete means the target, read back after the import, lacks
 	// rows that the report does not account for.
 	ErrIncomplete = errors.New("d1import: rows missing after import")

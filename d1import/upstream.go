@@ -53,7 +53,7 @@ const (
 	ReasonDeleted        = "deleted upstream (kept deleted)"
 	ReasonMilliseconds   = "times stored in milliseconds, not seconds"
 	ReasonMergedAccount  = "email already has an account in the target (existing account kept)"
-	ReasonIDTaken        = "user id already used by another account in the target"
+	ReasonIDTaken        = "user id already used by another account in the target: given a new id"
 	ReasonRefTaken       = "reference id already in the target room"
 	ReasonMessageIDTaken = "message id already used in the target"
 	ReasonMergedSession  = "session of a user merged into an existing account"
