@@ -146,7 +146,7 @@ FAULT_RUN      = Fault|Abuse|SIGKILL|Slow|SQL|Restart|NeedsSession|ChatEndToEnd|
 FAULT_FUZZTIME ?= 20s
 .PHONY: fault
 fault:
-	$(GO) test -race -count=1 -timeout 5m -run '$(FAULT_RUN)' ./app ./hub ./handlers ./auth ./db
+	$(GO) test -race -count=1 -timeout 5m -run '$(FAULT_RUN)' ./app ./hub ./handlers ./auth ./db/...
 	$(GO) test -count=1 -timeout 5m -run '^$$' -fuzz '^FuzzRoomPackets$$' -fuzztime $(FAULT_FUZZTIME) -fuzzminimizetime 5s ./app
 
 ## readme-smoke: run the README's "Talking to it" commands against a fresh

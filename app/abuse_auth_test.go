@@ -20,7 +20,7 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/handlers"
 )
 
 // Auth abuse tests (issue 7, item 5) for what auth/ and handlers/ do not
@@ -230,7 +230,7 @@ func unsafeRoutes(t *testing.T, s *server) []*echo.Route {
 func TestAbuseCSRFEveryUnsafeRoute(t *testing.T) {
 	s := start(t, app.Config{Codec: "go"})
 	alice, cookie := s.cookieUser("alice", "correct horse battery")
-	var m db.Message
+	var m handlers.WireMessage
 	if st := s.do("POST", "/api/messages", alice.Token, map[string]any{"room": "csrf", "messageId": "csrf-1", "text": "original"}, &m); st != 201 {
 		t.Fatalf("post: %d", st)
 	}
@@ -429,7 +429,7 @@ func TestAbuseImpersonation(t *testing.T) {
 	})
 	t.Run("http post naming bob in the body", func(t *testing.T) {
 		s := bind(t, s, a, b)
-		var m db.Message
+		var m handlers.WireMessage
 		body := map[string]any{"room": "imp", "messageId": "imp-2", "text": "hi", "userId": bob.ID, "sentBy": bob.ID, "user_id": bob.ID}
 		if st := s.do("POST", "/api/messages", alice.Token, body, &m); st != 201 || m.UserID != alice.ID {
 			t.Fatalf("%d %+v", st, m)
@@ -439,7 +439,7 @@ func TestAbuseImpersonation(t *testing.T) {
 	t.Run("http react records the caller", func(t *testing.T) {
 		s := bind(t, s, a, b)
 		for _, path := range []string{"/api/messages/bob-1/react?room=imp", "/api/messages/" + bobMsg.ID + "/react"} {
-			var m db.Message
+			var m handlers.WireMessage
 			body := map[string]any{"kind": int(codec.ReactionHeart), "userId": bob.ID}
 			if st := s.do("PUT", path, alice.Token, body, &m); st != 200 {
 				t.Fatalf("%s: %d", path, st)

@@ -22,9 +22,9 @@ import (
 	"github.com/pierrec/lz4/v4"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
-	"github.com/wasmchannel/wasmchannel/db"
 )
 
 // Abuse tests: hostile packets, floods and slow clients (issue 7, items 3
@@ -127,7 +127,7 @@ func TestAbuseDecompressionBombRefused(t *testing.T) {
 		if allocated > bound {
 			t.Fatalf("refusing %d bombs allocated %d bytes, bound %d", rounds*len(bombs), allocated, bound)
 		}
-		if _, err := s.app.DB.MessageByRef(context.Background(), "bombs", "bomb"); !errors.Is(err, db.ErrNotFound) {
+		if _, err := s.app.DB.MessageByRef(context.Background(), "bombs", "bomb"); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("a bomb was stored: %v", err)
 		}
 		m.send(text("after-bombs", "still here"))
@@ -656,7 +656,7 @@ func TestAbuseBodyTooLarge(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.app.DB.MessageByRef(context.Background(), "big", "big-1"); !errors.Is(err, db.ErrNotFound) {
+	if _, err := s.app.DB.MessageByRef(context.Background(), "big", "big-1"); !errors.Is(err, chat.ErrNotFound) {
 		t.Fatalf("an oversize body was stored: %v", err)
 	}
 	if st, _ := s.health(); st != 200 {

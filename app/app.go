@@ -16,8 +16,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/batch"
 	"github.com/wasmchannel/wasmchannel/handlers"
 	"github.com/wasmchannel/wasmchannel/host"
 	"github.com/wasmchannel/wasmchannel/hub"
@@ -28,8 +30,10 @@ import (
 
 // Config is everything `serve` can set. Zero values take the defaults.
 type Config struct {
-	Addr           string // 127.0.0.1:8080
-	DBPath         string // ./wasmchannel.db
+	Addr string // 127.0.0.1:8080
+	// DBPath is the store: a SQLite file path (db.DefaultTarget) or a
+	// postgres:// URL (db.Open).
+	DBPath         string
 	Codec          string // go | wasm | PATH.wasm (wasm)
 	Secret         string // generated and kept in the database when empty
 	TrustedOrigins []string
@@ -66,8 +70,8 @@ type Config struct {
 // App is a running server.
 type App struct {
 	cfg     Config
-	DB      *db.DB
-	Writer  *db.Writer
+	DB      chat.Store
+	Writer  *batch.Writer
 	Source  codec.Source
 	Hub     *hub.Hub
 	Auth    *auth.Service
@@ -87,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Addr = "127.0.0.1:8080"
 	}
 	if cfg.DBPath == "" {
-		cfg.DBPath = "wasmchannel.db"
+		cfg.DBPath = db.DefaultTarget
 	}
 	if cfg.Codec == "" {
 		cfg.Codec = "wasm"
@@ -131,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		acfg.Limits = *cfg.AuthLimits
 	}
 	a.Auth = auth.New(d, acfg, log)
-	a.Writer = db.NewWriter(d, db.WriterConfig{OnBatch: a.Metrics.Batch})
+	a.Writer = batch.NewWriter(d, batch.Config{OnBatch: a.Metrics.Batch})
 	a.Metrics.GaugeFunc("wasmchannel_persist_queue_depth", "Messages waiting for their group commit.", func() float64 { return float64(a.Writer.Depth()) })
 	a.Hub = hub.New(hub.Config{
 		RateLimit:      cfg.RateLimit,
@@ -191,7 +195,8 @@ func (a *App) ListenAndServe() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.Addr, err)
 	}
-	a.log.Info("listening", "addr", ln.Addr().String(), "codec", a.Source.Name(), "db", a.cfg.DBPath)
+	a.log.Info("listening", "addr", ln.Addr().String(), "codec", a.Source.Name(),
+		"store", a.DB.Kind(), "db", db.Redact(a.cfg.DBPath))
 	return a.Serve(ln)
 }
 
@@ -225,14 +230,14 @@ func (a *App) sweep(ctx context.Context) {
 // failure must not disconnect everyone.
 func (a *App) sessionLive(ctx context.Context, tokenHash string) bool {
 	s, _, err := a.DB.SessionByTokenHash(ctx, tokenHash)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, chat.ErrNotFound) {
 		return false
 	}
 	return err != nil || time.Now().Before(s.ExpiresAt)
 }
 
 // Shutdown stops accepting, closes sockets with 1001, flushes every pending
-// write to SQLite, and closes the database: nothing acknowledged is lost.
+// write to the store, and closes the database: nothing acknowledged is lost.
 func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.stopSweep != nil {
@@ -274,10 +279,11 @@ func SplitList(s string) []string {
 	return out
 }
 
-// Migrate opens the database, which applies any pending migration, and
-// returns every migration version now recorded in it.
-func Migrate(ctx context.Context, path string) ([]string, error) {
-	d, err := db.Open(ctx, path)
+// Migrate opens the store named by target (a file path or postgres:// URL),
+// which applies any pending migration, and returns every migration version
+// now recorded in it.
+func Migrate(ctx context.Context, target string) ([]string, error) {
+	d, err := db.Open(ctx, target)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
 // TestMain lets the test binary double as a server process, so the
@@ -183,7 +183,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 		}
 
 		// Open the file directly, as the restarted server would.
-		d, err := db.Open(context.Background(), dbPath)
+		d, err := sqlite.Open(context.Background(), dbPath)
 		if err != nil {
 			t.Fatalf("run %d: reopen after SIGKILL: %v", run, err)
 		}

@@ -22,7 +22,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/handlers"
 )
 
 // server is a real wasmchannel on a loopback port with a real SQLite file.
@@ -226,8 +226,8 @@ func text(id, s string) codec.Packet {
 }
 
 type history struct {
-	Messages []db.Message `json:"messages"`
-	Source   string       `json:"source"`
+	Messages []handlers.WireMessage `json:"messages"`
+	Source   string                 `json:"source"`
 }
 
 // eachCodec runs a suite against a Go-codec server and a WASM-codec server:
@@ -407,7 +407,7 @@ func TestHistoryPaginationAndIsolation(t *testing.T) {
 func TestHTTPErrorsAreJSONNever500(t *testing.T) {
 	s := start(t, app.Config{Codec: "go"})
 	alice, bob := s.signUp("alice"), s.signUp("bob")
-	var m db.Message
+	var m handlers.WireMessage
 	if st := s.do("POST", "/api/messages", alice.Token, map[string]any{"room": "r", "messageId": "a-1", "text": "mine"}, &m); st != 201 {
 		t.Fatalf("post: %d", st)
 	}
@@ -570,7 +570,7 @@ func TestRestartKeepsAcknowledgedMessages(t *testing.T) {
 	}
 }
 
-func refs(ms []db.Message) []string {
+func refs(ms []handlers.WireMessage) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.RefID

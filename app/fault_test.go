@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
 )
 
 // Fault tests: the disk fills up under a running server (issue 7, item 2).
@@ -75,7 +75,7 @@ func outcome(c *client, id string) (acked bool, note string) {
 
 // wantStored checks that every id in want is stored in room with the
 // sender and payload given.
-func wantStored(t *testing.T, d *db.DB, room string, want map[string]storedMsg) {
+func wantStored(t *testing.T, d chat.Store, room string, want map[string]storedMsg) {
 	t.Helper()
 	for id, w := range want {
 		m, err := d.MessageByRef(context.Background(), room, id)
@@ -189,7 +189,7 @@ func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 		if !strings.HasPrefix(note, "Message not stored") {
 			t.Fatalf("%s refused with %q, want a not-stored notice", id, note)
 		}
-		if _, err := s.app.DB.MessageByRef(ctx, "disk", id); !errors.Is(err, db.ErrNotFound) {
+		if _, err := s.app.DB.MessageByRef(ctx, "disk", id); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("refused %s is in the database (err %v)", id, err)
 		}
 	}
@@ -246,7 +246,7 @@ func TestFaultDiskFullRefusesThenRecovers(t *testing.T) {
 			t.Errorf("bob received %s %d times, want once", id, seen[id])
 		}
 	}
-	if err := s.app.DB.IntegrityCheck(ctx); err != nil {
+	if err := integrityCheck(ctx, s.app.DB); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,5 +268,14 @@ func (c *client) messageIDs(quiet time.Duration) map[string]int {
 		case <-time.After(quiet):
 			return seen
 		}
+	}
+}
+
+// TestHealthNamesStore checks that /health says which store answers.
+func TestHealthNamesStore(t *testing.T) {
+	s := start(t, app.Config{Codec: "go"})
+	st, body := s.health()
+	if st != http.StatusOK || body["store"] != "sqlite" || body["db"] != true {
+		t.Fatalf("health: %d %v; want 200 with store sqlite and db true", st, body)
 	}
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
-	"github.com/wasmchannel/wasmchannel/db"
 )
 
 // FuzzRoomPackets (issue 7, item 3) sends arbitrary bytes from an
@@ -487,13 +487,13 @@ wait:
 // checkStore checks the whole room in the database.
 func (r *fuzzRoom) checkStore(t *testing.T) {
 	ctx := context.Background()
-	if err := r.app.DB.IntegrityCheck(ctx); err != nil {
+	if err := integrityCheck(ctx, r.app.DB); err != nil {
 		t.Fatal(err)
 	}
 	dec := codec.NewGo()
-	cur := db.Cursor{}
+	cur := chat.Cursor{}
 	for pages := 0; pages < 1000; pages++ {
-		msgs, err := r.app.DB.History(ctx, fuzzRoomName, cur, db.MaxHistoryLimit)
+		msgs, err := r.app.DB.History(ctx, fuzzRoomName, cur, chat.MaxHistoryLimit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -519,9 +519,9 @@ func (r *fuzzRoom) checkStore(t *testing.T) {
 				t.Errorf("stored message %q does not round-trip: %v", m.RefID, err)
 			}
 		}
-		if len(msgs) < db.MaxHistoryLimit {
+		if len(msgs) < chat.MaxHistoryLimit {
 			return
 		}
-		cur = db.Cursor{BeforeRef: msgs[len(msgs)-1].RefID}
+		cur = chat.Cursor{BeforeRef: msgs[len(msgs)-1].RefID}
 	}
 }

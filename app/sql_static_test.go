@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// The static half of issue 7, item 6: every query the db package runs must
+// The static half of issue 7, item 6: every query the SQLite store runs must
 // be SQL text fixed at compile time, with values bound as parameters. A
 // checker reads the package's source and follows each query argument of
 // database/sql's Exec, Query, QueryRow and Prepare (and of the package's
@@ -33,7 +33,7 @@ var querySinks = map[string]int{
 // trustedQueries are query expressions that are not constants but are
 // fixed at build time all the same, as "file:func:expr".
 var trustedQueries = map[string]string{
-	// The embedded migration files (db/migrations/*.sql, go:embed).
+	// The embedded migration files (db/sqlite/migrations/*.sql, go:embed).
 	"migrate.go:Migrate:m.sql": "embedded migration script",
 }
 
@@ -274,9 +274,9 @@ func exprString(fset *token.FileSet, e ast.Expr) string {
 	return b.String()
 }
 
-// TestSQLOnlyParameterized runs the checker over the db package's source.
+// TestSQLOnlyParameterized runs the checker over the SQLite store's source.
 func TestSQLOnlyParameterized(t *testing.T) {
-	paths, err := filepath.Glob("../db/*.go")
+	paths, err := filepath.Glob("../db/sqlite/*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestSQLOnlyParameterized(t *testing.T) {
 		{"users.go", "d.rd.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key)", "d.rd.QueryRowContext(ctx, fmt.Sprintf(`SELECT value FROM settings WHERE key = '%s'`, key))"},
 	}
 	for _, m := range mutants {
-		path := filepath.Join("..", "db", m.file)
+		path := filepath.Join("..", "db", "sqlite", m.file)
 		from, to := m.from, m.to
 		if !strings.Contains(files[path], from) {
 			t.Fatalf("mutant: %s no longer holds %q; update the test", m.file, from)

@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/handlers"
 )
 
 // SQL safety (issue 7, item 6). The db package's own TestSQLMetacharacters
@@ -102,7 +103,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 				t.Fatalf("reaction broadcast for %q", *p.MessageID)
 			}
 			httpRef, httpText := "http"+meta, meta+"text"
-			var m db.Message
+			var m handlers.WireMessage
 			if st := s.do("POST", "/api/messages", u.Token, map[string]any{"room": room, "messageId": httpRef, "text": httpText}, &m); st != 201 || m.RefID != httpRef || string(m.Payload) != httpText {
 				t.Fatalf("HTTP post: %d %+v", st, m)
 			}
@@ -117,7 +118,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 				t.Fatalf("history by cursor %q: %d", httpRef, st)
 			}
 			if len(h.Messages) == 0 || h.Messages[0].RefID != wsRef {
-				t.Fatalf("history before %q starts with %v", httpRef, refsOf(h.Messages))
+				t.Fatalf("history before %q starts with %v", httpRef, refs(h.Messages))
 			}
 			for _, hm := range h.Messages {
 				if hm.RefID == httpRef {
@@ -178,7 +179,7 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 		}
 	}
 	for _, room := range sqlRooms {
-		msgs, err := s.app.DB.History(ctx, room, db.Cursor{}, db.MaxHistoryLimit)
+		msgs, err := s.app.DB.History(ctx, room, chat.Cursor{}, chat.MaxHistoryLimit)
 		if err != nil {
 			t.Fatalf("history of %q: %v", room, err)
 		}
@@ -196,15 +197,24 @@ func TestSQLMetacharactersRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if err := s.app.DB.IntegrityCheck(ctx); err != nil {
+	if err := integrityCheck(ctx, s.app.DB); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func refsOf(ms []db.Message) []string {
+func refsOf(ms []chat.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.RefID
 	}
 	return out
+}
+
+// integrityCheck runs the store's own consistency check where it has one
+// (SQLite's integrity_check and foreign_key_check).
+func integrityCheck(ctx context.Context, s chat.Store) error {
+	if c, ok := s.(interface{ IntegrityCheck(context.Context) error }); ok {
+		return c.IntegrityCheck(ctx)
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // Sentinel errors; check them with errors.Is.
@@ -54,13 +54,13 @@ func (e *RateLimitError) Error() string {
 // Is makes errors.Is(err, ErrTooManyRequests) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrTooManyRequests }
 
-// Store is the part of *db.DB the auth core needs. Keeping it small lets the
+// Store is the part of chat.Store the auth core needs. Keeping it small lets the
 // unit tests use an in-memory fake.
 type Store interface {
-	CreateUser(ctx context.Context, u db.User, passwordHash string) error
-	UserByEmail(ctx context.Context, email string) (db.User, string, error)
-	CreateSession(ctx context.Context, s db.Session) error
-	SessionByTokenHash(ctx context.Context, tokenHash string) (db.Session, db.User, error)
+	CreateUser(ctx context.Context, u chat.User, passwordHash string) error
+	UserByEmail(ctx context.Context, email string) (chat.User, string, error)
+	CreateSession(ctx context.Context, s chat.Session) error
+	SessionByTokenHash(ctx context.Context, tokenHash string) (chat.Session, chat.User, error)
 	ExtendSession(ctx context.Context, id string, expiresAt, updatedAt time.Time) error
 	DeleteSession(ctx context.Context, tokenHash string) error
 }
@@ -110,8 +110,8 @@ type Config struct {
 
 // Identity is who a request belongs to.
 type Identity struct {
-	User    db.User
-	Session db.Session
+	User    chat.User
+	Session chat.Session
 	// Token is the raw session token the client holds, as Better Auth
 	// returns it in session.token. Never log it.
 	Token string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -85,7 +86,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		"wrong password":  wrong,
 		"token":           iss.Token,
 		"second token":    iss2.Token,
-		"token hash":      HashToken(iss.Token),
+		"token hash":      chat.HashToken(iss.Token),
 		"signed cookie":   Sign([]byte(testSecret), iss.Token),
 		"encoded cookie":  encodeCookieValue(Sign([]byte(testSecret), iss2.Token)),
 		"url cookie":      url.QueryEscape(Sign([]byte(testSecret), iss2.Token)),

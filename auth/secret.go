@@ -10,7 +10,7 @@ import (
 // SecretSetting is the settings key under which a generated secret is kept.
 const SecretSetting = "auth_secret"
 
-// SettingStore is the part of *db.DB that SecretFromStore needs.
+// SettingStore is the part of chat.SettingStore that SecretFromStore needs.
 type SettingStore interface {
 	SettingOrInit(ctx context.Context, key string, gen func() (string, error)) (string, error)
 }

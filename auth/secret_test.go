@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
 func TestSecretConfiguredWins(t *testing.T) {
@@ -42,8 +42,8 @@ func TestSecretCorruptSetting(t *testing.T) {
 func TestSecretSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "secret.db")
-	open := func() *db.DB {
-		d, err := db.Open(ctx, path)
+	open := func() *sqlite.DB {
+		d, err := sqlite.Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,16 +3,14 @@ package auth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // maxUserAgent bounds what is stored of the User-Agent header.
@@ -20,8 +18,8 @@ const maxUserAgent = 512
 
 // Issued is a fresh session handed to a client by SignUp or SignIn.
 type Issued struct {
-	User    db.User
-	Session db.Session
+	User    chat.User
+	Session chat.Session
 	// Token is the raw session token; the client gets it, the database
 	// gets only its hash.
 	Token    string
@@ -43,13 +41,6 @@ type SignInInput struct {
 	Email      string
 	Password   string
 	RememberMe bool
-}
-
-// HashToken is what the database stores for a session token: hex SHA-256.
-// A token has 256 random bits, so no salt or slow hash is needed.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }
 
 // newToken returns 32 random bytes as unpadded base64url: URL-safe and free
@@ -99,7 +90,7 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	// unique index still decides races below.
 	if _, _, err := s.store.UserByEmail(ctx, email); err == nil {
 		return Issued{}, ErrUserExists
-	} else if !errors.Is(err, db.ErrNotFound) {
+	} else if !errors.Is(err, chat.ErrNotFound) {
 		return Issued{}, fmt.Errorf("sign up: look up email: %w", err)
 	}
 	hash, err := s.hashBounded(ctx, in.Password)
@@ -111,9 +102,9 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 		return Issued{}, fmt.Errorf("sign up: %w", err)
 	}
 	now := s.now()
-	u := db.User{ID: id, Name: in.Name, Email: email, Image: in.Image, CreatedAt: now, UpdatedAt: now}
+	u := chat.User{ID: id, Name: in.Name, Email: email, Image: in.Image, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(ctx, u, hash); err != nil {
-		if errors.Is(err, db.ErrExists) {
+		if errors.Is(err, chat.ErrConflict) {
 			return Issued{}, ErrUserExists
 		}
 		return Issued{}, fmt.Errorf("sign up: create user: %w", err)
@@ -140,7 +131,7 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	}
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	switch {
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, chat.ErrNotFound):
 		dummy, derr := s.dummyHash()
 		if derr != nil {
 			return Issued{}, fmt.Errorf("sign in: %w", derr)
@@ -169,7 +160,7 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 }
 
 // issue stores a new session for u and returns its raw token.
-func (s *Service) issue(r *http.Request, u db.User, remember bool) (Issued, error) {
+func (s *Service) issue(r *http.Request, u chat.User, remember bool) (Issued, error) {
 	token, err := newToken()
 	if err != nil {
 		return Issued{}, err
@@ -183,9 +174,9 @@ func (s *Service) issue(r *http.Request, u db.User, remember bool) (Issued, erro
 	if !remember {
 		ttl = dontRememberTTL
 	}
-	sess := db.Session{
+	sess := chat.Session{
 		ID:        id,
-		TokenHash: HashToken(token),
+		TokenHash: chat.HashToken(token),
 		UserID:    u.ID,
 		ExpiresAt: now.Add(ttl),
 		IPAddress: s.cfg.ClientIP(r),
@@ -211,9 +202,9 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 		return Identity{}, ErrUnauthenticated
 	}
 	ctx := r.Context()
-	hash := HashToken(token)
+	hash := chat.HashToken(token)
 	sess, u, err := s.store.SessionByTokenHash(ctx, hash)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, chat.ErrNotFound) {
 		return Identity{}, ErrSessionGone
 	}
 	if err != nil {
@@ -222,7 +213,7 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 	id := Identity{User: u, Session: sess, Token: token, DontRemember: s.dontRemember(r)}
 	now := s.now()
 	if !now.Before(sess.ExpiresAt) {
-		if err := s.store.DeleteSession(ctx, hash); err != nil && !errors.Is(err, db.ErrNotFound) {
+		if err := s.store.DeleteSession(ctx, hash); err != nil && !errors.Is(err, chat.ErrNotFound) {
 			s.log.Error("auth: delete expired session", "session_id", sess.ID, "err", err)
 		}
 		return Identity{}, ErrSessionGone
@@ -233,7 +224,7 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 	if !id.DontRemember && !sess.ExpiresAt.Add(-s.cfg.SessionTTL).Add(s.cfg.UpdateAge).After(now) {
 		exp := now.Add(s.cfg.SessionTTL)
 		if err := s.store.ExtendSession(ctx, sess.ID, exp, now); err != nil {
-			if errors.Is(err, db.ErrNotFound) {
+			if errors.Is(err, chat.ErrNotFound) {
 				return Identity{}, ErrSessionGone // signed out meanwhile
 			}
 			return Identity{}, fmt.Errorf("authenticate: extend session: %w", err)
@@ -249,7 +240,7 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 // it to drop sockets of revoked or expired sessions.
 func (s *Service) StillValid(ctx context.Context, id Identity) error {
 	sess, _, err := s.store.SessionByTokenHash(ctx, id.Session.TokenHash)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, chat.ErrNotFound) {
 		return ErrSessionGone
 	}
 	if err != nil {
@@ -268,7 +259,7 @@ func (s *Service) SignOut(r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	if err := s.store.DeleteSession(r.Context(), HashToken(token)); err != nil && !errors.Is(err, db.ErrNotFound) {
+	if err := s.store.DeleteSession(r.Context(), chat.HashToken(token)); err != nil && !errors.Is(err, chat.ErrNotFound) {
 		return fmt.Errorf("sign out: %w", err)
 	}
 	return nil

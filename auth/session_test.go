@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -264,7 +265,7 @@ func TestLeakedSessionTableCannotAuthenticate(t *testing.T) {
 		t.Fatalf("rows %+v", rows)
 	}
 	row := rows[0]
-	if row.TokenHash != HashToken(iss.Token) {
+	if row.TokenHash != chat.HashToken(iss.Token) {
 		t.Fatalf("stored %q, want sha256(token)", row.TokenHash)
 	}
 	for _, field := range []string{row.ID, row.TokenHash, row.UserID, row.IPAddress, row.UserAgent} {

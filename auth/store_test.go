@@ -12,73 +12,73 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
-// memStore is an in-memory Store with *db.DB's documented semantics,
+// memStore is an in-memory Store with *sqlite.DB's documented semantics,
 // except that it returns expired sessions, so the Service's own expiry
 // check is what the tests exercise.
 type memStore struct {
 	mu       sync.Mutex
-	users    map[string]db.User // by email
-	hashes   map[string]string  // password hash by user id
-	sessions map[string]db.Session
+	users    map[string]chat.User // by email
+	hashes   map[string]string    // password hash by user id
+	sessions map[string]chat.Session
 	settings map[string]string
 }
 
 func newMemStore() *memStore {
 	return &memStore{
-		users:    map[string]db.User{},
+		users:    map[string]chat.User{},
 		hashes:   map[string]string{},
-		sessions: map[string]db.Session{},
+		sessions: map[string]chat.Session{},
 		settings: map[string]string{},
 	}
 }
 
-func (m *memStore) CreateUser(_ context.Context, u db.User, hash string) error {
+func (m *memStore) CreateUser(_ context.Context, u chat.User, hash string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.users[u.Email]; ok {
-		return fmt.Errorf("create user: %w", db.ErrExists)
+		return fmt.Errorf("create user: %w", chat.ErrConflict)
 	}
 	m.users[u.Email] = u
 	m.hashes[u.ID] = hash
 	return nil
 }
 
-func (m *memStore) UserByEmail(_ context.Context, email string) (db.User, string, error) {
+func (m *memStore) UserByEmail(_ context.Context, email string) (chat.User, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, ok := m.users[email]
 	if !ok {
-		return db.User{}, "", fmt.Errorf("user by email: %w", db.ErrNotFound)
+		return chat.User{}, "", fmt.Errorf("user by email: %w", chat.ErrNotFound)
 	}
 	return u, m.hashes[u.ID], nil
 }
 
-func (m *memStore) CreateSession(_ context.Context, s db.Session) error {
+func (m *memStore) CreateSession(_ context.Context, s chat.Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.sessions[s.TokenHash]; ok {
-		return fmt.Errorf("create session: %w", db.ErrExists)
+		return fmt.Errorf("create session: %w", chat.ErrConflict)
 	}
 	m.sessions[s.TokenHash] = s
 	return nil
 }
 
-func (m *memStore) SessionByTokenHash(_ context.Context, h string) (db.Session, db.User, error) {
+func (m *memStore) SessionByTokenHash(_ context.Context, h string) (chat.Session, chat.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.sessions[h]
 	if !ok {
-		return db.Session{}, db.User{}, fmt.Errorf("session: %w", db.ErrNotFound)
+		return chat.Session{}, chat.User{}, fmt.Errorf("session: %w", chat.ErrNotFound)
 	}
 	for _, u := range m.users {
 		if u.ID == s.UserID {
 			return s, u, nil
 		}
 	}
-	return db.Session{}, db.User{}, fmt.Errorf("session user: %w", db.ErrNotFound)
+	return chat.Session{}, chat.User{}, fmt.Errorf("session user: %w", chat.ErrNotFound)
 }
 
 func (m *memStore) ExtendSession(_ context.Context, id string, exp, upd time.Time) error {
@@ -91,7 +91,7 @@ func (m *memStore) ExtendSession(_ context.Context, id string, exp, upd time.Tim
 			return nil
 		}
 	}
-	return fmt.Errorf("extend: %w", db.ErrNotFound)
+	return fmt.Errorf("extend: %w", chat.ErrNotFound)
 }
 
 func (m *memStore) DeleteSession(_ context.Context, h string) error {
@@ -116,10 +116,10 @@ func (m *memStore) SettingOrInit(_ context.Context, key string, gen func() (stri
 }
 
 // sessionRows is a copy of the sessions table, as a leaked backup would be.
-func (m *memStore) sessionRows() []db.Session {
+func (m *memStore) sessionRows() []chat.Session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]db.Session, 0, len(m.sessions))
+	out := make([]chat.Session, 0, len(m.sessions))
 	for _, s := range m.sessions {
 		out = append(out, s)
 	}

@@ -1,256 +1,63 @@
-// Package db is wasmchannel's storage: the SQLite schema and its migrations,
-// the queries for users, sessions, settings and messages, and the
-// group-commit Writer that persists chat messages in batches.
-//
-// It is the only package that imports database/sql and go-sqlite3, so a move
-// to another store (PostgreSQL, design.md § Past one machine) changes this
-// package only.
-//
-// A DB holds two connection pools on the same file: one connection for
-// writes, whose transactions begin IMMEDIATE so they never fail half-way on
-// a lock upgrade, and a query-only pool for reads, which WAL lets run beside
-// the writer. Every query is parameterized.
+// Package db opens the store an installation runs on: a SQLite file for a
+// single node, or PostgreSQL (design.md § Past one machine). Only app and
+// cmd import it; everything else sees the chat.Store it returns, so no
+// layer above depends on a driver.
 package db
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/mattn/go-sqlite3"
+	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
-// Sentinel errors; check them with errors.Is.
-var (
-	// ErrNotFound means no row matched (or the row was soft-deleted, where
-	// the method says so).
-	ErrNotFound = errors.New("db: not found")
-	// ErrExists means a unique key (email, user id, token hash, ...) is taken.
-	ErrExists = errors.New("db: already exists")
-	// ErrForbidden means the caller is not the author of the message.
-	ErrForbidden = errors.New("db: not the author")
-	// ErrInvalid means an argument was rejected before reaching SQL, such as
-	// a message without a room or a history limit out of range.
-	ErrInvalid = errors.New("db: invalid argument")
-)
+// DefaultTarget is the store `serve` opens when given none: a SQLite file
+// in the working directory.
+const DefaultTarget = "wasmchannel.db"
 
-// DB is an open wasmchannel database. It is safe for concurrent use.
-type DB struct {
-	wr   *sql.DB // one connection; write transactions BEGIN IMMEDIATE
-	rd   *sql.DB // query-only pool
-	now  func() time.Time
-	path string
+// ErrUnsupported means the target names a store this build cannot open.
+var ErrUnsupported = errors.New("db: unsupported store")
 
-	openApplied []string // migrations Open applied
+// IsPostgres reports whether target is a PostgreSQL URL rather than a file
+// path.
+func IsPostgres(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
 }
 
-// Option configures Open.
-type Option func(*DB)
-
-// WithClock replaces time.Now for every time the package stamps itself:
-// default created/updated times, deleted_at, migration records, and the
-// expiry check of SessionByTokenHash. Tests use it to control time.
-func WithClock(now func() time.Time) Option {
-	return func(d *DB) { d.now = now }
-}
-
-// Open opens (creating if needed) the SQLite file at path and applies every
-// pending migration. path must be a file path; ":memory:" is refused because
-// the two pools would each get their own empty database.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("open db %q: %w: need a file path", path, ErrInvalid)
+// Open opens the store named by target, applying every pending migration of
+// that store: a postgres:// or postgresql:// URL opens PostgreSQL, anything
+// else is a SQLite file path. The error never repeats a URL's password.
+func Open(ctx context.Context, target string) (chat.Store, error) {
+	if IsPostgres(target) {
+		return nil, fmt.Errorf("open %s: %w: PostgreSQL is not built in yet", Redact(target), ErrUnsupported)
 	}
-	abs, err := filepath.Abs(path)
+	d, err := sqlite.Open(ctx, target)
 	if err != nil {
-		return nil, fmt.Errorf("open db %q: %w", path, err)
-	}
-	d := &DB{now: time.Now, path: abs}
-	for _, o := range opts {
-		o(d)
-	}
-
-	d.wr, err = sql.Open("sqlite3", dsn(abs, true))
-	if err != nil {
-		return nil, fmt.Errorf("open db %q: %w", path, err)
-	}
-	// One writer connection: SQLite allows one writer at a time anyway, and
-	// queueing in the pool is cheaper and fairer than spinning on the lock.
-	d.wr.SetMaxOpenConns(1)
-	d.wr.SetMaxIdleConns(1)
-	d.wr.SetConnMaxLifetime(0)
-	d.wr.SetConnMaxIdleTime(0)
-	if err := d.wr.PingContext(ctx); err != nil {
-		d.wr.Close()
-		return nil, fmt.Errorf("open db %q: %w", path, err)
-	}
-
-	d.rd, err = sql.Open("sqlite3", dsn(abs, false))
-	if err != nil {
-		d.wr.Close()
-		return nil, fmt.Errorf("open db %q: %w", path, err)
-	}
-	n := max(4, 2*runtime.GOMAXPROCS(0))
-	d.rd.SetMaxOpenConns(n)
-	d.rd.SetMaxIdleConns(n)
-
-	if d.openApplied, err = d.Migrate(ctx); err != nil {
-		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// AppliedAtOpen returns the migrations that Open applied (none if the file
-// was already up to date), for `wasmchannel migrate` to report.
-func (d *DB) AppliedAtOpen() []string { return slices.Clone(d.openApplied) }
-
-// dsn builds a go-sqlite3 URI for path. The pragmas live in the DSN so that
-// every pooled connection gets them, including ones opened later.
-func dsn(abs string, write bool) string {
-	// SQLite decodes %HH in URI paths; escape what would end the path.
-	p := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_foreign_keys", "on")
-	q.Set("_synchronous", "FULL") // a commit is on disk before Writer calls done
-	q.Set("_stmt_cache_size", "32")
-	if write {
-		q.Set("_txlock", "immediate")
-	} else {
-		q.Set("_query_only", "on")
+// Redact returns target fit for logs and errors: a URL's password, in the
+// user info or a password= parameter, replaced by "xxxxx". A URL too
+// malformed to parse is shown as its scheme only, since the password's
+// place in it is unknown.
+func Redact(target string) string {
+	if !IsPostgres(target) {
+		return target
 	}
-	return "file:" + p + "?" + q.Encode()
-}
-
-// Path returns the absolute path of the database file.
-func (d *DB) Path() string { return d.path }
-
-// Close closes both pools. Close the Writer first so that it can flush.
-func (d *DB) Close() error {
-	var errs []error
-	if d.rd != nil {
-		if err := d.rd.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if d.wr != nil {
-		if err := d.wr.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close db: %w", err)
-	}
-	return nil
-}
-
-// Ping checks that the file can still be read, for health checks. It uses
-// the read pool so that it never waits behind a long write batch.
-func (d *DB) Ping(ctx context.Context) error {
-	var n int
-	if err := d.rd.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("ping db: %w", err)
-	}
-	return nil
-}
-
-// IntegrityCheck runs PRAGMA integrity_check and PRAGMA foreign_key_check
-// and returns an error describing the first problems found.
-func (d *DB) IntegrityCheck(ctx context.Context) error {
-	rows, err := d.rd.QueryContext(ctx, `PRAGMA integrity_check`)
+	u, err := url.Parse(target)
 	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
+		scheme, _, _ := strings.Cut(target, "://")
+		return scheme + "://(malformed URL)"
 	}
-	var msgs []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return fmt.Errorf("integrity check: %w", err)
-		}
-		msgs = append(msgs, s)
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	if len(msgs) != 1 || msgs[0] != "ok" {
-		return fmt.Errorf("integrity check: %s", strings.Join(msgs, "; "))
-	}
-
-	fk, err := d.rd.QueryContext(ctx, `PRAGMA foreign_key_check`)
-	if err != nil {
-		return fmt.Errorf("foreign key check: %w", err)
-	}
-	defer fk.Close()
-	if fk.Next() {
-		var table string
-		var rowid sql.NullInt64
-		var parent string
-		var idx int
-		if err := fk.Scan(&table, &rowid, &parent, &idx); err != nil {
-			return fmt.Errorf("foreign key check: %w", err)
-		}
-		return fmt.Errorf("foreign key check: %s row %d references missing %s", table, rowid.Int64, parent)
-	}
-	if err := fk.Err(); err != nil {
-		return fmt.Errorf("foreign key check: %w", err)
-	}
-	return nil
+	return u.Redacted()
 }
-
-// writeTx runs fn in one IMMEDIATE transaction on the writer connection and
-// commits it, rolling back if fn or the commit fails.
-func (d *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := d.wr.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-}
-
-// isForeignKey reports whether err is a FOREIGN KEY violation.
-func isForeignKey(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey
-}
-
-// isConstraint reports whether err is any constraint violation: one row's
-// fault rather than the database's.
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
-}
-
-// ms converts t to the stored unix-millisecond form.
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-// fromMS converts a stored unix-millisecond value to a UTC time.
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-// nowMS is the injected clock truncated to the stored precision.
-func (d *DB) nowMS() time.Time { return fromMS(ms(d.now())) }

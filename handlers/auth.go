@@ -14,7 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // maxAuthBody caps an auth request body; the largest legitimate one (a
@@ -87,14 +87,14 @@ func (t jsTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z") + `"`), nil
 }
 
-func toUserJSON(u db.User) userJSON {
+func toUserJSON(u chat.User) userJSON {
 	return userJSON{
 		ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: u.Image,
 		CreatedAt: jsTime(u.CreatedAt), UpdatedAt: jsTime(u.UpdatedAt),
 	}
 }
 
-func toSessionJSON(s db.Session, token string) sessionJSON {
+func toSessionJSON(s chat.Session, token string) sessionJSON {
 	return sessionJSON{
 		ID: s.ID, Token: token, UserID: s.UserID, ExpiresAt: jsTime(s.ExpiresAt),
 		IPAddress: s.IPAddress, UserAgent: s.UserAgent,

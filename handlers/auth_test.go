@@ -24,7 +24,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/handlers"
 )
 
@@ -59,7 +59,7 @@ func TestAuthBruteForceHTTP(t *testing.T) {
 	srv := newOurAuthServer(t, nil, func(c *auth.Config) {
 		c.Now = clock.Now
 		c.Limits = auth.Limits{EmailFailures: 3, IPFailures: 5, Window: time.Minute}
-	}, db.WithClock(clock.Now))
+	}, sqlite.WithClock(clock.Now))
 	c := newClient(srv.base)
 	if r := c.postJSON(t, pathSignUp, `{"name":"Ann","email":"ann@example.com","password":"password123"}`); r.status != 200 {
 		t.Fatalf("sign-up: %d %s", r.status, r.body)
@@ -123,7 +123,7 @@ func TestAuthBodyTooLarge(t *testing.T) {
 
 func TestAuthSessionRefreshHTTP(t *testing.T) {
 	clock := newTestClock()
-	srv := newOurAuthServer(t, nil, func(c *auth.Config) { c.Now = clock.Now }, db.WithClock(clock.Now))
+	srv := newOurAuthServer(t, nil, func(c *auth.Config) { c.Now = clock.Now }, sqlite.WithClock(clock.Now))
 	c := newClient(srv.base)
 	r := c.postJSON(t, pathSignUp, `{"name":"Ann","email":"ann@example.com","password":"password123"}`)
 	tok, _ := r.object(t)["token"].(string)
@@ -276,7 +276,7 @@ func FuzzAuthRoutes(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.route, s.ctype, s.body)
 	}
-	d, err := db.Open(f.Context(), f.TempDir()+"/fuzz.db")
+	d, err := sqlite.Open(f.Context(), f.TempDir()+"/fuzz.db")
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -34,7 +34,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 	"github.com/wasmchannel/wasmchannel/handlers"
 )
 
@@ -69,17 +69,17 @@ func startOurAuthServer(t *testing.T) string {
 // ourServer is our auth routes on a loopback port over a real database.
 type ourServer struct {
 	base   string
-	db     *db.DB
+	db     *sqlite.DB
 	dbPath string
 	svc    *auth.Service
 }
 
 // newOurAuthServer starts our routes logging to log (nil: nowhere); mod
-// adjusts the auth config, and dbOpts are passed to db.Open.
-func newOurAuthServer(t *testing.T, log *slog.Logger, mod func(*auth.Config), dbOpts ...db.Option) ourServer {
+// adjusts the auth config, and dbOpts are passed to sqlite.Open.
+func newOurAuthServer(t *testing.T, log *slog.Logger, mod func(*auth.Config), dbOpts ...sqlite.Option) ourServer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "authcompat.db")
-	d, err := db.Open(context.Background(), path, dbOpts...)
+	d, err := sqlite.Open(context.Background(), path, dbOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,17 +14,19 @@ import (
 type healthBody struct {
 	Status  string `json:"status"`
 	DB      bool   `json:"db"`
+	Store   string `json:"store"`
 	Codec   string `json:"codec"`
 	CodecOK bool   `json:"codecOk"`
 	Version string `json:"version"`
 }
 
-// health reports whether the database answers and the codec round-trips a
-// packet; either failing gives 503, so a load balancer stops sending work.
+// health reports whether the store answers (and which kind it is) and the
+// codec round-trips a packet; either failing gives 503, so a load balancer
+// stops sending work.
 func (s *server) health(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	body := healthBody{Status: "ok", Codec: s.codec.Name(), Version: s.cfg.Version}
+	body := healthBody{Status: "ok", Store: s.db.Kind(), Codec: s.codec.Name(), Version: s.cfg.Version}
 	body.DB = s.db.Ping(ctx) == nil
 	body.CodecOK = codecWorks(ctx, s.codec)
 	status := http.StatusOK

@@ -13,7 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wasmchannel/wasmchannel/auth"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/hub"
 )
 
@@ -24,8 +24,8 @@ const (
 )
 
 type historyPage struct {
-	Messages []db.Message `json:"messages"`
-	Source   string       `json:"source"`
+	Messages []WireMessage `json:"messages"`
+	Source   string        `json:"source"`
 }
 
 // identity authenticates the request or answers 401 itself.
@@ -39,17 +39,17 @@ func (s *server) identity(c echo.Context) (auth.Identity, bool) {
 }
 
 // parseCursor reads an ISO-8601 time or a message reference id.
-func parseCursor(s string) (db.Cursor, bool) {
+func parseCursor(s string) (chat.Cursor, bool) {
 	if s == "" {
-		return db.Cursor{}, true
+		return chat.Cursor{}, true
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return db.Cursor{Before: t}, true
+		return chat.Cursor{Before: t}, true
 	}
 	if len(s) > 128 {
-		return db.Cursor{}, false
+		return chat.Cursor{}, false
 	}
-	return db.Cursor{BeforeRef: s}, true
+	return chat.Cursor{BeforeRef: s}, true
 }
 
 // page serves one history page for any of the history routes.
@@ -65,17 +65,14 @@ func (s *server) page(c echo.Context, room, cursor string, limit int) error {
 		return writeError(c, http.StatusBadRequest, "INVALID_CURSOR", "cursor must be an ISO-8601 time or a message reference id")
 	}
 	msgs, source, err := s.hub.History(c.Request().Context(), room, cur, limit)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, chat.ErrNotFound) {
 		return writeError(c, http.StatusBadRequest, "INVALID_CURSOR", "no message with that reference id in this room")
 	}
 	if err != nil {
 		s.log.Error("history", "room", room, "err", err)
 		return writeError(c, http.StatusServiceUnavailable, "HISTORY_UNAVAILABLE", "history could not be read; retry later")
 	}
-	if msgs == nil {
-		msgs = []db.Message{}
-	}
-	return c.JSON(http.StatusOK, historyPage{Messages: msgs, Source: source})
+	return c.JSON(http.StatusOK, historyPage{Messages: WireMessages(msgs), Source: source})
 }
 
 // listMessages is GET /api/messages?room=&cursor=&limit=.
@@ -177,7 +174,7 @@ func (s *server) postMessage(c echo.Context) error {
 	if err != nil {
 		return s.hubError(c, err)
 	}
-	return c.JSON(http.StatusCreated, m)
+	return c.JSON(http.StatusCreated, WireMessage(m))
 }
 
 // target resolves :id to a room and reference id: a reference id in ?room=
@@ -238,7 +235,7 @@ func (s *server) react(c echo.Context) error {
 	if err != nil {
 		return s.hubError(c, err)
 	}
-	return c.JSON(http.StatusOK, m)
+	return c.JSON(http.StatusOK, WireMessage(m))
 }
 
 // deleteMessage is DELETE /api/messages/:id, for the author only.
@@ -255,7 +252,7 @@ func (s *server) deleteMessage(c echo.Context) error {
 	if err != nil {
 		return s.hubError(c, err)
 	}
-	return c.JSON(http.StatusOK, m)
+	return c.JSON(http.StatusOK, WireMessage(m))
 }
 
 // hubError maps the hub's errors to statuses and codes.

@@ -9,8 +9,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
 	"github.com/wasmchannel/wasmchannel/hub"
 )
 
@@ -29,7 +29,7 @@ type Config struct {
 
 // Deps are the parts the routes use.
 type Deps struct {
-	DB    *db.DB
+	DB    chat.Store
 	Auth  *auth.Service
 	Hub   *hub.Hub
 	Codec codec.Source
@@ -42,7 +42,7 @@ type Deps struct {
 
 type server struct {
 	cfg   Config
-	db    *db.DB
+	db    chat.Store
 	auth  *auth.Service
 	hub   *hub.Hub
 	codec codec.Source

@@ -6,7 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // profile is what one signed-in user may see of another: the display name
@@ -24,7 +24,7 @@ func (s *server) user(c echo.Context) error {
 		return nil
 	}
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, chat.ErrNotFound) {
 		return writeError(c, http.StatusNotFound, "USER_NOT_FOUND", "no such user")
 	}
 	if err != nil {

@@ -3,7 +3,7 @@ package hub
 import (
 	"sync"
 
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // cache holds the newest committed, undeleted messages of one room, oldest
@@ -12,22 +12,22 @@ import (
 type cache struct {
 	mu   sync.RWMutex
 	max  int
-	msgs []db.Message
+	msgs []chat.Message
 	// complete is true while the cache holds every message of the room, so
 	// a page that runs past its oldest entry needs no database read.
 	complete bool
 }
 
-func newCache(max int, newestFirst []db.Message) *cache {
+func newCache(max int, newestFirst []chat.Message) *cache {
 	c := &cache{max: max, complete: len(newestFirst) < max}
-	c.msgs = make([]db.Message, 0, len(newestFirst))
+	c.msgs = make([]chat.Message, 0, len(newestFirst))
 	for i := len(newestFirst) - 1; i >= 0; i-- {
 		c.msgs = append(c.msgs, newestFirst[i])
 	}
 	return c
 }
 
-func (c *cache) add(m db.Message) {
+func (c *cache) add(m chat.Message) {
 	if c.max <= 0 {
 		return
 	}
@@ -41,7 +41,7 @@ func (c *cache) add(m db.Message) {
 	c.msgs = append(c.msgs, m)
 }
 
-func (c *cache) byRef(ref string) (db.Message, bool) {
+func (c *cache) byRef(ref string) (chat.Message, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for i := len(c.msgs) - 1; i >= 0; i-- {
@@ -49,11 +49,11 @@ func (c *cache) byRef(ref string) (db.Message, bool) {
 			return c.msgs[i], true
 		}
 	}
-	return db.Message{}, false
+	return chat.Message{}, false
 }
 
 // replace swaps in a newer version of a cached message (a reaction toggled).
-func (c *cache) replace(m db.Message) {
+func (c *cache) replace(m chat.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := len(c.msgs) - 1; i >= 0; i-- {
@@ -78,7 +78,7 @@ func (c *cache) remove(ref string) {
 // page returns up to limit messages older than cur, newest first. done
 // reports that no database read is needed to complete the page; ok is false
 // when the cursor lies outside the cache altogether.
-func (c *cache) page(cur db.Cursor, limit int) (out []db.Message, done, ok bool) {
+func (c *cache) page(cur chat.Cursor, limit int) (out []chat.Message, done, ok bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	end := len(c.msgs) // exclusive

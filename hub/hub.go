@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
 )
 
 // DefaultRoom is the room a WebSocket at "/" joins, as upstream.
@@ -41,21 +41,6 @@ var roomName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // ValidRoom reports whether name is an acceptable room name.
 func ValidRoom(name string) bool { return roomName.MatchString(name) }
-
-// Store is the part of the database the hub reads and updates directly;
-// new messages go through the Persister. Kept as interfaces so a shared
-// store (PostgreSQL) can replace SQLite without touching the hub.
-type Store interface {
-	History(ctx context.Context, room string, c db.Cursor, limit int) ([]db.Message, error)
-	MessageByRef(ctx context.Context, room, ref string) (db.Message, error)
-	ToggleReaction(ctx context.Context, room, ref, userID string, kind int) (db.Message, error)
-	DeleteMessage(ctx context.Context, room, ref, userID string) (db.Message, error)
-}
-
-// Persister commits new messages in batches; done runs after the commit.
-type Persister interface {
-	Submit(m db.Message, done func(fresh bool, err error)) error
-}
 
 // Config tunes the hub. Zero fields take the defaults noted.
 type Config struct {
@@ -105,8 +90,8 @@ func (c *Config) fill() {
 type Hub struct {
 	cfg    Config
 	src    codec.Source
-	store  Store
-	writer Persister
+	store  chat.MessageStore
+	writer chat.Persister
 	log    *slog.Logger
 	obs    Observer
 
@@ -119,8 +104,10 @@ type Hub struct {
 	sessions    map[string]map[*Conn]struct{}
 }
 
-// New builds a hub. obs may be nil.
-func New(cfg Config, src codec.Source, store Store, writer Persister, log *slog.Logger, obs Observer) *Hub {
+// New builds a hub over any store: it reads and changes messages through
+// store and commits new ones through writer, whose done is the
+// acknowledgement. obs may be nil.
+func New(cfg Config, src codec.Source, store chat.MessageStore, writer chat.Persister, log *slog.Logger, obs Observer) *Hub {
 	cfg.fill()
 	if obs == nil {
 		obs = nopObserver{}
@@ -296,20 +283,20 @@ func call[T any](ctx context.Context, h *Hub, roomName string, fn func(r *room, 
 
 // Post sends a text message into a room over HTTP. It takes the same path
 // as a WebSocket Message and returns once the message is committed.
-func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string) (db.Message, error) {
+func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string) (chat.Message, error) {
 	if messageID == "" {
-		messageID = db.NewMessageID()
+		messageID = chat.NewMessageID()
 	}
-	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
 		r.httpMessage(userID, messageID, []byte(text), reply)
 	})
 }
 
 // React toggles userID's reaction on a message and broadcasts it.
-func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int) (db.Message, error) {
-	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int) (chat.Message, error) {
+	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
 		if !r.allow(userID) {
-			reply(db.Message{}, ErrRateLimited)
+			reply(chat.Message{}, ErrRateLimited)
 			return
 		}
 		r.react(nil, userID, ref, kind, reply)
@@ -317,15 +304,15 @@ func (h *Hub) React(ctx context.Context, roomName, userID, ref string, kind int)
 }
 
 // Delete soft-deletes the author's own message and broadcasts a Delete.
-func (h *Hub) Delete(ctx context.Context, roomName, userID, ref string) (db.Message, error) {
-	return call(ctx, h, roomName, func(r *room, reply func(db.Message, error)) {
+func (h *Hub) Delete(ctx context.Context, roomName, userID, ref string) (chat.Message, error) {
+	return call(ctx, h, roomName, func(r *room, reply func(chat.Message, error)) {
 		r.remove(userID, ref, reply)
 	})
 }
 
 // History returns a page of a room's messages, newest first, and where it
 // came from: "cache", "database" or "cache+database", as upstream reported.
-func (h *Hub) History(ctx context.Context, roomName string, cur db.Cursor, limit int) ([]db.Message, string, error) {
+func (h *Hub) History(ctx context.Context, roomName string, cur chat.Cursor, limit int) ([]chat.Message, string, error) {
 	if !ValidRoom(roomName) {
 		return nil, "", ErrRoomName
 	}
@@ -350,7 +337,7 @@ func (h *Hub) History(ctx context.Context, roomName string, cur db.Cursor, limit
 	source := "database"
 	if ok && len(out) > 0 {
 		source = "cache+database"
-		cur = db.Cursor{BeforeRef: out[len(out)-1].RefID}
+		cur = chat.Cursor{BeforeRef: out[len(out)-1].RefID}
 	}
 	more, err := h.store.History(ctx, roomName, cur, limit-len(out))
 	if err != nil {

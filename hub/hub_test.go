@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/batch"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
 // fakeTransport hands every written frame, decoded, to a channel, as
@@ -69,24 +71,24 @@ func (f *fakeTransport) Close(code int, reason string) {
 type testEnv struct {
 	t   *testing.T
 	hub *Hub
-	db  *db.DB
-	w   *db.Writer
+	db  *sqlite.DB
+	w   *batch.Writer
 	enc *codec.Go
 }
 
 func newEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	d, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		if err := d.CreateUser(ctx, db.User{ID: u, Name: u, Email: u + "@example.com"}, "x"); err != nil {
+		if err := d.CreateUser(ctx, chat.User{ID: u, Name: u, Email: u + "@example.com"}, "x"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w := db.NewWriter(d, db.WriterConfig{})
+	w := batch.NewWriter(d, batch.Config{})
 	if cfg.IdleGrace == 0 {
 		cfg.IdleGrace = time.Hour
 	}
@@ -237,7 +239,7 @@ func TestResendSameIDIsAckedNotStoredTwice(t *testing.T) {
 		t.Fatalf("re-ack = %+v", got)
 	}
 	none(t, bt, 200*time.Millisecond, ofKind(codec.KindMessage))
-	msgs, err := e.db.History(context.Background(), "r1", db.Cursor{}, 10)
+	msgs, err := e.db.History(context.Background(), "r1", chat.Cursor{}, 10)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("history = %d messages, %v; want 1", len(msgs), err)
 	}
@@ -294,7 +296,7 @@ func TestReactionToggledAndBroadcast(t *testing.T) {
 		t.Fatalf("after toggle off: %+v", m.Reactions)
 	}
 	// History from the cache shows the same.
-	page, src, err := e.hub.History(context.Background(), "r1", db.Cursor{}, 10)
+	page, src, err := e.hub.History(context.Background(), "r1", chat.Cursor{}, 10)
 	if err != nil || src != "cache" || len(page) != 1 || len(page[0].Reactions) != 0 {
 		t.Fatalf("history = %+v %q %v", page, src, err)
 	}
@@ -323,7 +325,7 @@ func TestRateLimitRepliesAndOthersGetThrough(t *testing.T) {
 	}
 	// Exactly the 5 allowed messages were stored; the excess was not.
 	next(t, bt, func(p codec.Packet) bool { return p.MessageID != nil && *p.MessageID == "b-1" })
-	msgs, _ := e.db.History(context.Background(), "r1", db.Cursor{}, 100)
+	msgs, _ := e.db.History(context.Background(), "r1", chat.Cursor{}, 100)
 	var alice int
 	for _, m := range msgs {
 		if m.UserID == "alice" {
@@ -375,7 +377,7 @@ func TestInvalidPacketsGetClassAndConnectionSurvives(t *testing.T) {
 	if got := next(t, at, ofKind(codec.KindMessage)); got.MessageID == nil || *got.MessageID != "ok" {
 		t.Fatalf("after errors: %+v", got)
 	}
-	msgs, _ := e.db.History(context.Background(), "r1", db.Cursor{}, 100)
+	msgs, _ := e.db.History(context.Background(), "r1", chat.Cursor{}, 100)
 	if len(msgs) != 1 {
 		t.Fatalf("stored %d messages, want 1", len(msgs))
 	}
@@ -407,7 +409,7 @@ func TestSlowClientDisconnectedOthersContinue(t *testing.T) {
 		t.Fatal("slow client was never disconnected")
 	}
 	e.hub.Leave(sc)
-	msgs, _ := e.db.History(context.Background(), "r1", db.Cursor{}, 100)
+	msgs, _ := e.db.History(context.Background(), "r1", chat.Cursor{}, 100)
 	if len(msgs) != 40 {
 		t.Fatalf("stored %d, want 40: a slow reader must not cost messages", len(msgs))
 	}
@@ -447,7 +449,7 @@ func TestDeleteOnlyByAuthor(t *testing.T) {
 	if *got.MessageID != "m-1" || *got.UserID != "alice" {
 		t.Fatalf("delete packet %+v", got)
 	}
-	page, _, _ := e.hub.History(context.Background(), "r1", db.Cursor{}, 10)
+	page, _, _ := e.hub.History(context.Background(), "r1", chat.Cursor{}, 10)
 	if len(page) != 0 {
 		t.Fatalf("deleted message still in history: %+v", page)
 	}
@@ -481,16 +483,16 @@ func TestHistoryCacheSources(t *testing.T) {
 	}
 	ctx := context.Background()
 	cases := []struct {
-		cur    db.Cursor
+		cur    chat.Cursor
 		limit  int
 		source string
 		first  string
 		n      int
 	}{
-		{db.Cursor{}, 2, "cache", "m-4", 2},
-		{db.Cursor{}, 5, "cache+database", "m-4", 5},
-		{db.Cursor{BeforeRef: "m-3"}, 1, "cache", "m-2", 1},
-		{db.Cursor{BeforeRef: "m-1"}, 5, "database", "m-0", 1},
+		{chat.Cursor{}, 2, "cache", "m-4", 2},
+		{chat.Cursor{}, 5, "cache+database", "m-4", 5},
+		{chat.Cursor{BeforeRef: "m-3"}, 1, "cache", "m-2", 1},
+		{chat.Cursor{BeforeRef: "m-1"}, 5, "database", "m-0", 1},
 	}
 	for _, tc := range cases {
 		page, src, err := e.hub.History(ctx, "r1", tc.cur, tc.limit)

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db"
 )
 
 // room is one active room. Everything but the cache and the queues is
@@ -44,7 +44,7 @@ type room struct {
 // pending is a Message waiting for its commit. Everyone who sent it (the
 // first sender and any retries) is acknowledged once it is durable.
 type pending struct {
-	msg     db.Message
+	msg     chat.Message
 	frame   *Frame
 	senders []sender
 }
@@ -53,7 +53,7 @@ type pending struct {
 // caller (a Go reply). Exactly one is set.
 type sender struct {
 	c     *Conn
-	reply func(db.Message, error)
+	reply func(chat.Message, error)
 }
 
 func newRoom(h *Hub, name string) *room {
@@ -105,7 +105,7 @@ func (r *room) run() {
 		r.inst = inst
 	}
 	if r.h.cfg.HistoryCache > 0 {
-		msgs, err := r.h.store.History(ctx, r.name, db.Cursor{}, r.h.cfg.HistoryCache)
+		msgs, err := r.h.store.History(ctx, r.name, chat.Cursor{}, r.h.cfg.HistoryCache)
 		if err != nil {
 			r.h.log.Error("room: warm cache", "room", r.name, "err", err)
 		} else {
@@ -269,7 +269,7 @@ func (s sender) fail(r *room, err error, text string) {
 		r.notice(s.c, text)
 	}
 	if s.reply != nil {
-		s.reply(db.Message{}, fmt.Errorf("%w: %s", err, text))
+		s.reply(chat.Message{}, fmt.Errorf("%w: %s", err, text))
 	}
 }
 
@@ -383,10 +383,10 @@ func rejectText(class string, maxPayload int) string {
 }
 
 // httpMessage is Hub.Post inside the room: the same path as a socket Message.
-func (r *room) httpMessage(userID, ref string, text []byte, reply func(db.Message, error)) {
+func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Message, error)) {
 	s := sender{reply: reply}
 	if !r.allow(userID) {
-		reply(db.Message{}, fmt.Errorf("%w: %s", ErrRateLimited, r.rateText()))
+		reply(chat.Message{}, fmt.Errorf("%w: %s", ErrRateLimited, r.rateText()))
 		return
 	}
 	if len(text) > r.h.cfg.MaxPayload {
@@ -434,9 +434,9 @@ func (r *room) message(s sender, userID string, p codec.Packet) {
 	// Milliseconds, as stored, so cache and database agree on time cursors.
 	now := r.h.cfg.Now().UTC().Truncate(time.Millisecond)
 	pm := &pending{
-		msg: db.Message{
-			ID: db.NewMessageID(), Room: r.name, RefID: ref, UserID: userID,
-			Kind: int(codec.KindMessage), Payload: p.Payload, Reactions: []db.Reaction{},
+		msg: chat.Message{
+			ID: chat.NewMessageID(), Room: r.name, RefID: ref, UserID: userID,
+			Kind: int(codec.KindMessage), Payload: p.Payload, Reactions: []chat.Reaction{},
 			CreatedAt: now, UpdatedAt: now,
 		},
 		frame:   f,
@@ -465,9 +465,9 @@ func (r *room) committed(pm *pending, fresh bool, err error) {
 	if !fresh {
 		// Stored before (a retry after a restart): acknowledge what is stored.
 		ref, userID, senders := pm.msg.RefID, pm.msg.UserID, pm.senders
-		r.dbJob(func() (db.Message, error) {
+		r.dbJob(func() (chat.Message, error) {
 			return r.h.store.MessageByRef(context.Background(), r.name, ref)
-		}, func(m db.Message, err error) {
+		}, func(m chat.Message, err error) {
 			if err != nil {
 				for _, s := range senders {
 					s.fail(r, ErrNotStored, "Message not stored: lookup failed; retry later")
@@ -492,7 +492,7 @@ func (r *room) committed(pm *pending, fresh bool, err error) {
 }
 
 // reack acknowledges a Message that is already stored, to its sender only.
-func (r *room) reack(s sender, userID string, m db.Message) {
+func (r *room) reack(s sender, userID string, m chat.Message) {
 	if m.UserID != userID {
 		s.fail(r, ErrIDTaken, "Message rejected: message_id already used by another user")
 		return
@@ -510,14 +510,14 @@ func (r *room) reack(s sender, userID string, m db.Message) {
 	}
 }
 
-func storedPacket(m db.Message) codec.Packet {
+func storedPacket(m chat.Message) codec.Packet {
 	ref, uid := m.RefID, m.UserID
 	return codec.Packet{Kind: codec.KindMessage, MessageID: &ref, UserID: &uid, Payload: m.Payload}
 }
 
 // dbJob runs fn on the room's serial database worker and then done in the
 // room goroutine, so reactions and deletes apply in the order received.
-func (r *room) dbJob(fn func() (db.Message, error), done func(db.Message, error)) {
+func (r *room) dbJob(fn func() (chat.Message, error), done func(chat.Message, error)) {
 	r.jobs++
 	r.db.do(func() {
 		m, err := fn()
@@ -530,17 +530,17 @@ func (r *room) dbJob(fn func() (db.Message, error), done func(db.Message, error)
 }
 
 // react toggles a reaction in storage, then broadcasts it to everyone.
-func (r *room) react(c *Conn, userID, ref string, kind int, reply func(db.Message, error)) {
+func (r *room) react(c *Conn, userID, ref string, kind int, reply func(chat.Message, error)) {
 	s := sender{c: c, reply: reply}
 	if kind < int(codec.ReactionLike) || kind > int(codec.MaxReaction) {
 		s.fail(r, ErrInvalid, "Invalid reaction: kind must be 1 to 4")
 		return
 	}
-	r.dbJob(func() (db.Message, error) {
+	r.dbJob(func() (chat.Message, error) {
 		return r.h.store.ToggleReaction(context.Background(), r.name, ref, userID, kind)
-	}, func(m db.Message, err error) {
+	}, func(m chat.Message, err error) {
 		if err != nil {
-			if errors.Is(err, db.ErrNotFound) {
+			if errors.Is(err, chat.ErrNotFound) {
 				s.fail(r, ErrNotFound, "Reaction rejected: unknown message "+strconv.Quote(ref))
 				return
 			}
@@ -563,19 +563,19 @@ func (r *room) react(c *Conn, userID, ref string, kind int, reply func(db.Messag
 }
 
 // remove soft-deletes the author's message and broadcasts a Delete.
-func (r *room) remove(userID, ref string, reply func(db.Message, error)) {
-	r.dbJob(func() (db.Message, error) {
+func (r *room) remove(userID, ref string, reply func(chat.Message, error)) {
+	r.dbJob(func() (chat.Message, error) {
 		return r.h.store.DeleteMessage(context.Background(), r.name, ref, userID)
-	}, func(m db.Message, err error) {
+	}, func(m chat.Message, err error) {
 		switch {
-		case errors.Is(err, db.ErrNotFound):
-			reply(db.Message{}, ErrNotFound)
+		case errors.Is(err, chat.ErrNotFound):
+			reply(chat.Message{}, ErrNotFound)
 			return
-		case errors.Is(err, db.ErrForbidden):
-			reply(db.Message{}, ErrForbidden)
+		case errors.Is(err, chat.ErrForbidden):
+			reply(chat.Message{}, ErrForbidden)
 			return
 		case err != nil:
-			reply(db.Message{}, fmt.Errorf("%w: %v", ErrNotStored, err))
+			reply(chat.Message{}, fmt.Errorf("%w: %v", ErrNotStored, err))
 			return
 		}
 		if c := r.cache.Load(); c != nil {

@@ -98,7 +98,7 @@ func (m *Metrics) ConnectionsDelta(d int) { m.connections.Add(float64(d)) }
 func (m *Metrics) RoomsActive(n int)      { m.rooms.Set(float64(n)) }
 func (m *Metrics) SlowClientDropped()     { m.slowDropped.Inc() }
 
-// Batch records one group commit; it matches db.WriterConfig.OnBatch.
+// Batch records one group commit; it matches batch.Config.OnBatch.
 func (m *Metrics) Batch(n int, took time.Duration, err error) {
 	m.batchSeconds.Observe(took.Seconds())
 	m.batchSize.Observe(float64(n))

@@ -328,7 +328,7 @@ func runProfiledServe(args []string, stdout, stderr io.Writer) int {
 	cpuPath := fs.String("cpuprofile", "", "CPU profile file")
 	memPath := fs.String("memprofile", "", "heap profile file, written on SIGUSR1")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	dbPath := fs.String("db", "", "SQLite database file")
+	dbPath := fs.String("db", "", "store: a SQLite file or a postgres:// URL")
 	codecSpec := fs.String("codec", "wasm", "codec")
 	rate := fs.Int("rate-limit", 0, "packets/s per user (0 = off)")
 	maxPayload := fs.Int("max-payload", 999, "largest payload")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/db"
 )
 
 func init() {
@@ -53,7 +54,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	dbPath := fs.String("db", "wasmchannel.db", "SQLite database file (created and migrated on start)")
+	dbPath := fs.String("db", db.DefaultTarget, "store: a SQLite file (created and migrated on start) or a postgres:// URL")
 	codecSpec := fs.String("codec", "wasm", "codec: go, wasm (embedded) or PATH.wasm (checked against the conformance corpus)")
 	secret := fs.String("secret", "", "session-signing secret, at least 32 bytes (default: generated once and kept in the database)")
 	origins := fs.String("trusted-origins", "", "comma-separated extra trusted origins for the CSRF and WebSocket Origin checks")
@@ -123,7 +124,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 func runMigrate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbPath := fs.String("db", "wasmchannel.db", "SQLite database file")
+	dbPath := fs.String("db", db.DefaultTarget, "store: a SQLite file or a postgres:// URL")
 	if err := envFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -136,6 +137,6 @@ func runMigrate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "migrate:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s is migrated: %s\n", *dbPath, strings.Join(applied, ", "))
+	fmt.Fprintf(stdout, "%s is migrated: %s\n", db.Redact(*dbPath), strings.Join(applied, ", "))
 	return 0
 }

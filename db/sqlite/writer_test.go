@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/batch"
 )
 
 // batchLog records OnBatch calls.
@@ -81,7 +84,7 @@ func countMessages(tb testing.TB, d *DB) int {
 func TestWriter_ConcurrentSubmitters(t *testing.T) {
 	d := MustOpenDB(t)
 	var log batchLog
-	w := NewWriter(d, WriterConfig{OnBatch: log.on})
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
 
 	const submitters, each = 8, 150
 	var calls [submitters][each]atomic.Int32
@@ -142,7 +145,7 @@ func TestWriter_ConcurrentSubmitters(t *testing.T) {
 func TestWriter_BatchesWhileCommitting(t *testing.T) {
 	d := MustOpenDB(t)
 	var log batchLog
-	w := NewWriter(d, WriterConfig{MaxBatch: 40, OnBatch: log.on})
+	w := batch.NewWriter(d, batch.Config{MaxBatch: 40, OnBatch: log.on})
 	defer w.Close(context.Background())
 
 	release := holdWriter(t, d)
@@ -177,7 +180,7 @@ func TestWriter_BatchesWhileCommitting(t *testing.T) {
 func TestWriter_MaxDelayGrowsBatches(t *testing.T) {
 	d := MustOpenDB(t)
 	var log batchLog
-	w := NewWriter(d, WriterConfig{MaxBatch: 10, MaxDelay: time.Minute, OnBatch: log.on})
+	w := batch.NewWriter(d, batch.Config{MaxBatch: 10, MaxDelay: time.Minute, OnBatch: log.on})
 	var done atomic.Int32
 	for i := range 10 {
 		w.Submit(msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) })
@@ -196,7 +199,7 @@ func TestWriter_MaxDelayGrowsBatches(t *testing.T) {
 
 func TestWriter_CloseFlushesPending(t *testing.T) {
 	d := MustOpenDB(t)
-	w := NewWriter(d, WriterConfig{})
+	w := batch.NewWriter(d, batch.Config{})
 	release := holdWriter(t, d)
 
 	const n = 200
@@ -212,13 +215,9 @@ func TestWriter_CloseFlushesPending(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close(context.Background()) }()
-	waitFor(t, "Close to begin", func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return w.closed
-	})
-	if err := w.Submit(msg("r", "late", "u", "x"), nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Submit while closing: err = %v, want ErrClosed", err)
+	waitFor(t, "Close to begin", w.Closing)
+	if err := w.Submit(msg("r", "late", "u", "x"), nil); !errors.Is(err, batch.ErrClosed) {
+		t.Fatalf("Submit while closing: err = %v, want batch.ErrClosed", err)
 	}
 	select {
 	case err := <-closed:
@@ -249,7 +248,7 @@ func TestWriter_CloseFlushesPending(t *testing.T) {
 
 func TestWriter_Dedupe(t *testing.T) {
 	d := MustOpenDB(t)
-	w := NewWriter(d, WriterConfig{})
+	w := batch.NewWriter(d, batch.Config{})
 	results := make(chan bool, 3)
 	for _, text := range []string{"first", "resent", "resent again"} {
 		if err := w.Submit(msg("r", "same", "u", text), func(fresh bool, err error) {
@@ -280,10 +279,10 @@ func TestWriter_Dedupe(t *testing.T) {
 
 func TestWriter_SubmitRejectsInvalid(t *testing.T) {
 	d := MustOpenDB(t)
-	w := NewWriter(d, WriterConfig{})
+	w := batch.NewWriter(d, batch.Config{})
 	defer w.Close(context.Background())
 	called := false
-	if err := w.Submit(Message{Room: "r", UserID: "u"}, func(bool, error) { called = true }); !errors.Is(err, ErrInvalid) {
+	if err := w.Submit(chat.Message{Room: "r", UserID: "u"}, func(bool, error) { called = true }); !errors.Is(err, chat.ErrInvalid) {
 		t.Fatalf("err = %v, want ErrInvalid", err)
 	}
 	if called || w.Depth() != 0 {
@@ -300,7 +299,7 @@ func TestWriter_DiskFullThenRecovers(t *testing.T) {
 	d := MustOpenDB(t)
 	ctx := context.Background()
 	var log batchLog
-	w := NewWriter(d, WriterConfig{OnBatch: log.on})
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
 	defer w.Close(ctx)
 
 	var pages int64
@@ -317,7 +316,7 @@ func TestWriter_DiskFullThenRecovers(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Add(n)
 		for i := range n {
-			m := Message{Room: "r", RefID: fmt.Sprintf("%s%d", prefix, i), UserID: "u", Payload: big}
+			m := chat.Message{Room: "r", RefID: fmt.Sprintf("%s%d", prefix, i), UserID: "u", Payload: big}
 			if err := w.Submit(m, func(_ bool, err error) { errs[i] = err; wg.Done() }); err != nil {
 				t.Fatal(err)
 			}
@@ -374,7 +373,7 @@ func TestWriter_PoisonMessageIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log batchLog
-	w := NewWriter(d, WriterConfig{OnBatch: log.on})
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
 	release := holdWriter(t, d) // so the messages below share a batch
 
 	type result struct {
@@ -432,7 +431,7 @@ func BenchmarkWriter(b *testing.B) {
 		b.Run(fmt.Sprintf("MaxBatch=%d", maxBatch), func(b *testing.B) {
 			d := MustOpenDB(b)
 			var batches, msgs, busy atomic.Int64
-			w := NewWriter(d, WriterConfig{MaxBatch: maxBatch, OnBatch: func(n int, took time.Duration, err error) {
+			w := batch.NewWriter(d, batch.Config{MaxBatch: maxBatch, OnBatch: func(n int, took time.Duration, err error) {
 				if err != nil {
 					b.Error(err)
 				}
@@ -452,7 +451,7 @@ func BenchmarkWriter(b *testing.B) {
 					i := seq.Add(1)
 					wg.Add(1)
 					// Random reference ids, as the web client makes them.
-					m := Message{Room: fmt.Sprintf("room%d", i%8), RefID: rand.Text(), UserID: "u", Payload: payload}
+					m := chat.Message{Room: fmt.Sprintf("room%d", i%8), RefID: rand.Text(), UserID: "u", Payload: payload}
 					if err := w.Submit(m, func(_ bool, err error) {
 						if err != nil {
 							b.Error(err)
@@ -487,7 +486,7 @@ func BenchmarkInsertMessages(b *testing.B) {
 		for _, size := range []int{1, 256} {
 			b.Run(fmt.Sprintf("refs=%s/batch=%d", refs, size), func(b *testing.B) {
 				d := MustOpenDB(b)
-				batch := make([]Message, size)
+				batch := make([]chat.Message, size)
 				b.SetBytes(int64(len(payload) * size))
 				b.ReportAllocs()
 				b.ResetTimer()
@@ -497,7 +496,7 @@ func BenchmarkInsertMessages(b *testing.B) {
 						if refs == "random" {
 							ref = rand.Text()
 						}
-						batch[j] = Message{Room: "room", RefID: ref, UserID: "u", Payload: payload}
+						batch[j] = chat.Message{Room: "room", RefID: ref, UserID: "u", Payload: payload}
 					}
 					if _, err := d.InsertMessages(context.Background(), batch); err != nil {
 						b.Fatal(err)

@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"bytes"
@@ -6,21 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // msg builds a message for tests; the clock fills the times.
-func msg(room, ref, user, text string) Message {
-	return Message{Room: room, RefID: ref, UserID: user, Payload: []byte(text)}
+func msg(room, ref, user, text string) chat.Message {
+	return chat.Message{Room: room, RefID: ref, UserID: user, Payload: []byte(text)}
 }
 
 // mustInsert stores msgs and fails the test on error.
-func mustInsert(tb testing.TB, d *DB, msgs ...Message) []bool {
+func mustInsert(tb testing.TB, d *DB, msgs ...chat.Message) []bool {
 	tb.Helper()
 	fresh, err := d.InsertMessages(context.Background(), msgs)
 	if err != nil {
@@ -30,7 +31,7 @@ func mustInsert(tb testing.TB, d *DB, msgs ...Message) []bool {
 }
 
 // refs lists the reference ids of ms, in order.
-func refs(ms []Message) []string {
+func refs(ms []chat.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.RefID
@@ -42,7 +43,7 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
 
-	first := []Message{msg("r", "a", "u1", "hello"), msg("r", "b", "u1", "world")}
+	first := []chat.Message{msg("r", "a", "u1", "hello"), msg("r", "b", "u1", "world")}
 	if fresh := mustInsert(t, d, first...); !slices.Equal(fresh, []bool{true, true}) {
 		t.Fatalf("fresh = %v", fresh)
 	}
@@ -56,7 +57,7 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 
 	clk.Advance(time.Minute)
 	resend := msg("r", "a", "u2", "CHANGED")
-	batch := []Message{
+	batch := []chat.Message{
 		resend,                       // same (room, ref) as stored
 		msg("r", "c", "u1", "new"),   // fresh
 		msg("r", "c", "u1", "again"), // repeat within the batch
@@ -88,24 +89,24 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 	t.Run("id collision is an error and rolls back", func(t *testing.T) {
 		clash := msg("r", "z", "u1", "x")
 		clash.ID = first[0].ID
-		_, err := d.InsertMessages(ctx, []Message{msg("r", "y", "u1", "y"), clash})
-		if !errors.Is(err, ErrExists) {
-			t.Fatalf("err = %v, want ErrExists", err)
+		_, err := d.InsertMessages(ctx, []chat.Message{msg("r", "y", "u1", "y"), clash})
+		if !errors.Is(err, chat.ErrConflict) {
+			t.Fatalf("err = %v, want chat.ErrConflict", err)
 		}
-		if _, err := d.MessageByRef(ctx, "r", "y"); !errors.Is(err, ErrNotFound) {
+		if _, err := d.MessageByRef(ctx, "r", "y"); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("the batch's other message was kept: %v", err)
 		}
 	})
 
 	t.Run("invalid", func(t *testing.T) {
-		cases := []Message{
+		cases := []chat.Message{
 			{RefID: "a", UserID: "u"},
 			{Room: "r", UserID: "u"},
 			{Room: "r", RefID: "a"},
 			{Room: "r", RefID: "a", UserID: "u", Kind: -1},
 		}
 		for i, m := range cases {
-			if _, err := d.InsertMessages(ctx, []Message{m}); !errors.Is(err, ErrInvalid) {
+			if _, err := d.InsertMessages(ctx, []chat.Message{m}); !errors.Is(err, chat.ErrInvalid) {
 				t.Errorf("case %d: err = %v, want ErrInvalid", i, err)
 			}
 		}
@@ -120,7 +121,7 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 }
 
 // sameMessage compares messages field by field, times by instant.
-func sameMessage(a, b Message) bool {
+func sameMessage(a, b chat.Message) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb) && a.Room == b.Room && bytes.Equal(a.Payload, b.Payload)
@@ -128,16 +129,16 @@ func sameMessage(a, b Message) bool {
 
 func TestMessageByID(t *testing.T) {
 	d := MustOpenDB(t)
-	ms := []Message{msg("r", "a", "u", "x")}
+	ms := []chat.Message{msg("r", "a", "u", "x")}
 	mustInsert(t, d, ms...)
 	got, err := d.MessageByID(context.Background(), ms[0].ID)
 	if err != nil || got.RefID != "a" || got.Room != "r" {
 		t.Fatalf("= %+v, %v", got, err)
 	}
-	if _, err := d.MessageByID(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := d.MessageByID(context.Background(), "nope"); !errors.Is(err, chat.ErrNotFound) {
 		t.Fatalf("unknown id: err = %v", err)
 	}
-	if _, err := d.MessageByRef(context.Background(), "other", "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := d.MessageByRef(context.Background(), "other", "a"); !errors.Is(err, chat.ErrNotFound) {
 		t.Fatalf("ref in another room: err = %v", err)
 	}
 }
@@ -165,30 +166,30 @@ func TestHistory(t *testing.T) {
 	cases := []struct {
 		name    string
 		room    string
-		cursor  Cursor
+		cursor  chat.Cursor
 		limit   int
 		want    []string
 		wantErr error
 	}{
-		{"newest first", "r", Cursor{}, 50, all, nil},
-		{"limit", "r", Cursor{}, 3, all[:3], nil},
-		{"other room", "q", Cursor{}, 2, []string{"q09", "q08"}, nil},
-		{"unknown room", "nope", Cursor{}, 10, []string{}, nil},
-		{"before time", "r", Cursor{Before: t0.Add(3 * time.Second)}, 50, []string{"m02", "m01", "m00"}, nil},
-		{"before time inside a millisecond", "r", Cursor{Before: t0.Add(2*time.Second + 500*time.Microsecond)}, 50,
+		{"newest first", "r", chat.Cursor{}, 50, all, nil},
+		{"limit", "r", chat.Cursor{}, 3, all[:3], nil},
+		{"other room", "q", chat.Cursor{}, 2, []string{"q09", "q08"}, nil},
+		{"unknown room", "nope", chat.Cursor{}, 10, []string{}, nil},
+		{"before time", "r", chat.Cursor{Before: t0.Add(3 * time.Second)}, 50, []string{"m02", "m01", "m00"}, nil},
+		{"before time inside a millisecond", "r", chat.Cursor{Before: t0.Add(2*time.Second + 500*time.Microsecond)}, 50,
 			[]string{"m02", "m01", "m00"}, nil},
-		{"before time with limit", "r", Cursor{Before: t0.Add(8 * time.Second)}, 2, []string{"m07", "m06"}, nil},
-		{"before the first", "r", Cursor{Before: t0}, 50, []string{}, nil},
-		{"before ref", "r", Cursor{BeforeRef: "m08"}, 3, []string{"m07", "m06", "m04"}, nil},
-		{"before ref among ties", "r", Cursor{BeforeRef: "m11"}, 2, []string{"m10", "m09"}, nil},
-		{"before deleted ref", "r", Cursor{BeforeRef: "m05"}, 50, []string{"m04", "m03", "m02", "m01", "m00"}, nil},
-		{"before oldest ref", "r", Cursor{BeforeRef: "m00"}, 50, []string{}, nil},
-		{"both cursors", "r", Cursor{BeforeRef: "m08", Before: t0.Add(4 * time.Second)}, 50,
+		{"before time with limit", "r", chat.Cursor{Before: t0.Add(8 * time.Second)}, 2, []string{"m07", "m06"}, nil},
+		{"before the first", "r", chat.Cursor{Before: t0}, 50, []string{}, nil},
+		{"before ref", "r", chat.Cursor{BeforeRef: "m08"}, 3, []string{"m07", "m06", "m04"}, nil},
+		{"before ref among ties", "r", chat.Cursor{BeforeRef: "m11"}, 2, []string{"m10", "m09"}, nil},
+		{"before deleted ref", "r", chat.Cursor{BeforeRef: "m05"}, 50, []string{"m04", "m03", "m02", "m01", "m00"}, nil},
+		{"before oldest ref", "r", chat.Cursor{BeforeRef: "m00"}, 50, []string{}, nil},
+		{"both cursors", "r", chat.Cursor{BeforeRef: "m08", Before: t0.Add(4 * time.Second)}, 50,
 			[]string{"m03", "m02", "m01", "m00"}, nil},
-		{"ref from another room", "r", Cursor{BeforeRef: "q05"}, 50, nil, ErrNotFound},
-		{"unknown ref", "r", Cursor{BeforeRef: "zz"}, 50, nil, ErrNotFound},
-		{"limit 0", "r", Cursor{}, 0, nil, ErrInvalid},
-		{"limit too big", "r", Cursor{}, MaxHistoryLimit + 1, nil, ErrInvalid},
+		{"ref from another room", "r", chat.Cursor{BeforeRef: "q05"}, 50, nil, chat.ErrNotFound},
+		{"unknown ref", "r", chat.Cursor{BeforeRef: "zz"}, 50, nil, chat.ErrNotFound},
+		{"limit 0", "r", chat.Cursor{}, 0, nil, chat.ErrInvalid},
+		{"limit too big", "r", chat.Cursor{}, chat.MaxHistoryLimit + 1, nil, chat.ErrInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -215,7 +216,7 @@ func TestHistory(t *testing.T) {
 
 	t.Run("paging by ref visits every live message once", func(t *testing.T) {
 		var seen []string
-		c := Cursor{}
+		c := chat.Cursor{}
 		for {
 			page, err := d.History(ctx, "r", c, 4)
 			if err != nil {
@@ -225,7 +226,7 @@ func TestHistory(t *testing.T) {
 				break
 			}
 			seen = append(seen, refs(page)...)
-			c = Cursor{BeforeRef: page[len(page)-1].RefID}
+			c = chat.Cursor{BeforeRef: page[len(page)-1].RefID}
 		}
 		if !slices.Equal(seen, all) {
 			t.Fatalf("paged %v, want %v", seen, all)
@@ -284,7 +285,7 @@ func TestToggleReaction(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := json.Marshal(m.Reactions); string(got) != s.want {
+			if got, _ := encodeReactions(m.Reactions); got != s.want {
 				t.Fatalf("returned %s, want %s", got, s.want)
 			}
 			if !m.UpdatedAt.Equal(clk.Now()) {
@@ -295,11 +296,11 @@ func TestToggleReaction(t *testing.T) {
 			if stored != s.want {
 				t.Fatalf("stored %s, want %s", stored, s.want)
 			}
-			h, err := d.History(ctx, "r", Cursor{}, 1)
+			h, err := d.History(ctx, "r", chat.Cursor{}, 1)
 			if err != nil || len(h) != 1 {
 				t.Fatal(h, err)
 			}
-			if got, _ := json.Marshal(h[0].Reactions); string(got) != s.want {
+			if got, _ := encodeReactions(h[0].Reactions); got != s.want {
 				t.Fatalf("history has %s, want %s", got, s.want)
 			}
 		})
@@ -315,11 +316,11 @@ func TestToggleReaction(t *testing.T) {
 			kind            int
 			want            error
 		}{
-			{"r", "missing", "u1", like, ErrNotFound},
-			{"other", "a", "u1", like, ErrNotFound},
-			{"r", "gone", "u1", like, ErrNotFound},
-			{"r", "a", "", like, ErrInvalid},
-			{"r", "a", "u1", -1, ErrInvalid},
+			{"r", "missing", "u1", like, chat.ErrNotFound},
+			{"other", "a", "u1", like, chat.ErrNotFound},
+			{"r", "gone", "u1", like, chat.ErrNotFound},
+			{"r", "a", "", like, chat.ErrInvalid},
+			{"r", "a", "u1", -1, chat.ErrInvalid},
 		}
 		for _, c := range cases {
 			if _, err := d.ToggleReaction(ctx, c.room, c.ref, c.user, c.kind); !errors.Is(err, c.want) {
@@ -366,11 +367,11 @@ func TestDeleteMessage(t *testing.T) {
 		name, room, ref, user string
 		want                  error
 	}{
-		{"other user", "r", "a", "intruder", ErrForbidden},
-		{"unknown", "r", "nope", "author", ErrNotFound},
-		{"wrong room", "x", "a", "author", ErrNotFound},
+		{"other user", "r", "a", "intruder", chat.ErrForbidden},
+		{"unknown", "r", "nope", "author", chat.ErrNotFound},
+		{"wrong room", "x", "a", "author", chat.ErrNotFound},
 		{"author", "r", "a", "author", nil},
-		{"again", "r", "a", "author", ErrNotFound},
+		{"again", "r", "a", "author", chat.ErrNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -388,7 +389,7 @@ func TestDeleteMessage(t *testing.T) {
 	if err != nil || m.DeletedAt == nil || !m.DeletedAt.Equal(clk.Now()) || string(m.Payload) != "hi" {
 		t.Fatalf("soft-deleted row: %+v, %v", m, err)
 	}
-	h, _ := d.History(ctx, "r", Cursor{}, 10)
+	h, _ := d.History(ctx, "r", chat.Cursor{}, 10)
 	if !slices.Equal(refs(h), []string{"b"}) {
 		t.Fatalf("history %v, want [b]", refs(h))
 	}
@@ -407,7 +408,7 @@ func TestPayload_BytesKept(t *testing.T) {
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
-			mustInsert(t, d, Message{Room: "r", RefID: name, UserID: "u", Payload: p})
+			mustInsert(t, d, chat.Message{Room: "r", RefID: name, UserID: "u", Payload: p})
 			got, err := d.MessageByRef(ctx, "r", name)
 			if err != nil {
 				t.Fatal(err)
@@ -449,7 +450,7 @@ func TestSQLMetacharacters(t *testing.T) {
 		t.Run(fmt.Sprintf("%d %q", i, s), func(t *testing.T) {
 			id := fmt.Sprintf("id-%d-%s", i, s)
 			img := "img" + s
-			u := User{ID: id, Name: "name" + s, Email: fmt.Sprintf("e%d%s@example.com", i, s), Image: &img}
+			u := chat.User{ID: id, Name: "name" + s, Email: fmt.Sprintf("e%d%s@example.com", i, s), Image: &img}
 			if err := d.CreateUser(ctx, u, "hash"+s); err != nil {
 				t.Fatal(err)
 			}
@@ -457,7 +458,7 @@ func TestSQLMetacharacters(t *testing.T) {
 			if err != nil || gu.ID != u.ID || gu.Name != u.Name || gu.Email != u.Email || *gu.Image != img || hash != "hash"+s {
 				t.Fatalf("user %+v hash %q err %v", gu, hash, err)
 			}
-			sess := Session{ID: id, TokenHash: "th" + s, UserID: id, ExpiresAt: time.Now().Add(time.Hour),
+			sess := chat.Session{ID: id, TokenHash: "th" + s, UserID: id, ExpiresAt: time.Now().Add(time.Hour),
 				IPAddress: "ip" + s, UserAgent: "ua" + s}
 			if err := d.CreateSession(ctx, sess); err != nil {
 				t.Fatal(err)
@@ -472,7 +473,7 @@ func TestSQLMetacharacters(t *testing.T) {
 			if v, err := d.Setting(ctx, "key"+s); err != nil || v != "val"+s {
 				t.Fatalf("setting %q err %v", v, err)
 			}
-			m := Message{ID: id, Room: "room" + s, RefID: "ref" + s, UserID: "user" + s, Payload: []byte("text" + s)}
+			m := chat.Message{ID: id, Room: "room" + s, RefID: "ref" + s, UserID: "user" + s, Payload: []byte("text" + s)}
 			mustInsert(t, d, m)
 			if _, err := d.ToggleReaction(ctx, m.Room, m.RefID, "reactor"+s, 1); err != nil {
 				t.Fatal(err)
@@ -485,7 +486,7 @@ func TestSQLMetacharacters(t *testing.T) {
 				string(gm.Payload) != "text"+s || gm.Reactions[0].Users[0] != "reactor"+s {
 				t.Fatalf("message %+v", gm)
 			}
-			h, err := d.History(ctx, m.Room, Cursor{BeforeRef: m.RefID}, 10)
+			h, err := d.History(ctx, m.Room, chat.Cursor{BeforeRef: m.RefID}, 10)
 			if err != nil || len(h) != 0 {
 				t.Fatalf("history before the only message: %v %v", refs(h), err)
 			}
@@ -497,89 +498,5 @@ func TestSQLMetacharacters(t *testing.T) {
 	var n int
 	if err := d.rd.QueryRow(`SELECT count(*) FROM messages`).Scan(&n); err != nil || n != len(metachars) {
 		t.Fatalf("messages table has %d rows (%v), want %d", n, err, len(metachars))
-	}
-}
-
-func TestMessageJSON(t *testing.T) {
-	created := time.Date(2024, 10, 27, 12, 0, 0, 123_456_789, time.FixedZone("CET", 3600))
-	like := 1
-	deleted := created.Add(time.Hour)
-	cases := []struct {
-		name string
-		m    Message
-		want string
-	}{
-		{
-			name: "plain",
-			m: Message{ID: "srv1", Room: "r", RefID: "c1", UserID: "u1", Payload: []byte("hi"),
-				CreatedAt: created, UpdatedAt: created},
-			want: `{"id":"srv1","refrenceId":"c1","kind":0,"reactionKind":null,"message":"hi","reactions":[],` +
-				`"sentBy":"u1","createdAt":"2024-10-27T11:00:00.123Z","updatedAt":"2024-10-27T11:00:00.123Z","deletedAt":null}`,
-		},
-		{
-			name: "reacted, deleted, odd bytes",
-			m: Message{ID: "srv2", RefID: "c2", UserID: "u2", Kind: 3, ReactionKind: &like,
-				Payload:   []byte{'a', 0xff, '"'},
-				Reactions: []Reaction{{Kind: 1, Count: 2, Users: []string{"u1", "u3"}}, {Kind: 4, Count: 0}},
-				CreatedAt: created, UpdatedAt: deleted, DeletedAt: &deleted},
-			want: `{"id":"srv2","refrenceId":"c2","kind":3,"reactionKind":1,"message":"a\ufffd\"",` +
-				`"reactions":[{"kind":1,"count":2,"users":["u1","u3"]},{"kind":4,"count":0,"users":[]}],` +
-				`"sentBy":"u2","createdAt":"2024-10-27T11:00:00.123Z","updatedAt":"2024-10-27T12:00:00.123Z",` +
-				`"deletedAt":"2024-10-27T12:00:00.123Z"}`,
-		},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := json.Marshal(c.m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != c.want {
-				t.Fatalf("got  %s\nwant %s", got, c.want)
-			}
-			// Pointer and slice forms use the same shape.
-			if p, _ := json.Marshal([]*Message{&c.m}); string(p) != "["+c.want+"]" {
-				t.Fatalf("as pointer: %s", p)
-			}
-			var back Message
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatal(err)
-			}
-			// Compare decoded values: an invalid byte comes back as a real
-			// U+FFFD, which encodes unescaped.
-			again, _ := json.Marshal(back)
-			var a, w any
-			json.Unmarshal(again, &a)
-			json.Unmarshal([]byte(c.want), &w)
-			if !reflect.DeepEqual(a, w) {
-				t.Fatalf("round trip: %s", again)
-			}
-		})
-	}
-	t.Run("bad time", func(t *testing.T) {
-		var m Message
-		if err := json.Unmarshal([]byte(`{"createdAt":"yesterday"}`), &m); err == nil {
-			t.Fatal("accepted a bad time")
-		}
-	})
-}
-
-func TestNewMessageID(t *testing.T) {
-	const n = 10000
-	seen := make(map[string]bool, n)
-	for range n {
-		id := NewMessageID()
-		if len(id) != 26 || strings.Trim(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != "" {
-			t.Fatalf("id %q: want 26 Crockford base32 characters", id)
-		}
-		if seen[id] {
-			t.Fatalf("duplicate id %q", id)
-		}
-		seen[id] = true
-	}
-	a := NewMessageID()
-	time.Sleep(2 * time.Millisecond)
-	if b := NewMessageID(); a >= b {
-		t.Fatalf("ids not ordered by time: %q then %q", a, b)
 	}
 }

@@ -1,4 +1,11 @@
-package db
+// Package batch is the group-commit Writer: it persists chat messages in
+// batches through any chat.Batcher, so many messages share one commit.
+//
+// It is its own package, under db because batching is persistence policy,
+// but free of any driver: it needs only chat.Batcher, so both stores share
+// it and the one conformance suite tests it against each. The hub sees it
+// only as a chat.Persister.
+package batch
 
 import (
 	"context"
@@ -6,13 +13,15 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // ErrClosed is returned by Submit after Close.
-var ErrClosed = errors.New("db: writer closed")
+var ErrClosed = errors.New("batch: writer closed")
 
-// WriterConfig tunes a Writer. The zero value is usable.
-type WriterConfig struct {
+// Config tunes a Writer. The zero value is usable.
+type Config struct {
 	// MaxBatch caps the messages committed in one transaction (default 256).
 	MaxBatch int
 	// MaxDelay is how long to wait for more messages after the first one,
@@ -22,9 +31,12 @@ type WriterConfig struct {
 	// OnBatch, if set, is called from the writer goroutine after every
 	// transaction attempt with its size, duration and error, for metrics.
 	OnBatch func(n int, took time.Duration, err error)
+	// Now stamps a message submitted without times (default time.Now);
+	// tests pass the store's clock.
+	Now func() time.Time
 }
 
-// DefaultMaxBatch is WriterConfig.MaxBatch's default.
+// DefaultMaxBatch is Config.MaxBatch's default.
 const DefaultMaxBatch = 256
 
 // Writer persists messages by group commit: one goroutine takes everything
@@ -36,8 +48,8 @@ const DefaultMaxBatch = 256
 // The queue is unbounded in memory: Submit never blocks on the disk.
 // Callers that need back-pressure watch Depth.
 type Writer struct {
-	d   *DB
-	cfg WriterConfig
+	d   chat.Batcher
+	cfg Config
 
 	mu       sync.Mutex
 	queue    []pending
@@ -51,17 +63,20 @@ type Writer struct {
 
 // pending is one submitted message and its callback.
 type pending struct {
-	m    Message
+	m    chat.Message
 	done func(fresh bool, err error)
 }
 
 // NewWriter starts a Writer on d. Stop it with Close before closing d.
-func NewWriter(d *DB, cfg WriterConfig) *Writer {
+func NewWriter(d chat.Batcher, cfg Config) *Writer {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
 	if cfg.MaxDelay < 0 {
 		cfg.MaxDelay = 0
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	w := &Writer{
 		d:       d,
@@ -78,12 +93,13 @@ func NewWriter(d *DB, cfg WriterConfig) *Writer {
 // holding m committed (err nil; fresh false if (Room, RefID) was already
 // stored) or failed (err non-nil: m is not stored). done must not block: it
 // delays every later batch. When Submit returns an error (ErrClosed, or
-// ErrInvalid for a message InsertMessages would refuse) done is never called.
+// chat.ErrInvalid for a message InsertMessages would refuse) done is never
+// called.
 //
-// Missing ID and times are filled in at Submit time with the DB's clock, so
+// Missing ID and times are filled in at Submit time with Config.Now, so
 // set them yourself if you need them before done runs.
-func (w *Writer) Submit(m Message, done func(fresh bool, err error)) error {
-	if err := m.prepare(w.d.nowMS()); err != nil {
+func (w *Writer) Submit(m chat.Message, done func(fresh bool, err error)) error {
+	if err := m.Normalize(chat.Millis(w.cfg.Now())); err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
 	w.mu.Lock()
@@ -111,6 +127,13 @@ func (w *Writer) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.lastErr
+}
+
+// Closing reports whether Close has begun: Submit refuses from then on.
+func (w *Writer) Closing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
 }
 
 // Close stops accepting messages, writes everything already submitted, and
@@ -215,16 +238,17 @@ func (w *Writer) write(batch []pending) {
 }
 
 // rowFault reports whether err is one message's fault, such as a constraint
-// a trigger or a reused id violated, rather than the database's.
+// a trigger or a reused id violated, rather than the database's. Stores
+// wrap those as chat.ErrConflict.
 func rowFault(err error) bool {
-	return err != nil && (isConstraint(err) || errors.Is(err, ErrExists))
+	return errors.Is(err, chat.ErrConflict)
 }
 
 // commit writes batch in one transaction and calls its dones, except when a
 // multi-message batch fails on a row fault: write then retries it message
 // by message, and those attempts report.
 func (w *Writer) commit(batch []pending) error {
-	msgs := make([]Message, len(batch))
+	msgs := make([]chat.Message, len(batch))
 	for i := range batch {
 		msgs[i] = batch[i].m
 	}
@@ -258,3 +282,5 @@ func (w *Writer) commit(batch []pending) error {
 	}
 	return err
 }
+
+var _ chat.Persister = (*Writer)(nil)

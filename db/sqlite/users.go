@@ -1,62 +1,22 @@
-package db
+package sqlite
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/chat"
 )
-
-// User is an account holder, shaped like Better Auth's user object.
-type User struct {
-	ID            string
-	Name          string
-	Email         string
-	EmailVerified bool
-	Image         *string // avatar_url; nil when unset
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-}
-
-// Session is a login. TokenHash is what identifies it; the token itself is
-// never given to this package.
-type Session struct {
-	ID        string
-	TokenHash string
-	UserID    string
-	ExpiresAt time.Time
-	IPAddress string
-	UserAgent string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// CredentialProvider is the accounts.provider_id of email/password logins,
-// Better Auth's name for them.
-const CredentialProvider = "credential"
-
-// HashToken is a suggested token hash: hex SHA-256. A session token is long
-// and random, so a fast unsalted hash is enough to make a stolen database
-// useless for logging in. Callers may use another hash, consistently.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// newID returns a random URL-safe id (26 base32 characters, 130 bits).
-func newID() string { return rand.Text() }
 
 // CreateUser inserts u and its credential account holding passwordHash in one
 // transaction. Zero CreatedAt/UpdatedAt are stamped with the clock. It
-// returns an error wrapping ErrExists when the email (compared without case)
+// returns an error wrapping chat.ErrConflict when the email (compared without case)
 // or the id is taken.
-func (d *DB) CreateUser(ctx context.Context, u User, passwordHash string) error {
+func (d *DB) CreateUser(ctx context.Context, u chat.User, passwordHash string) error {
 	if u.ID == "" || u.Email == "" {
-		return fmt.Errorf("create user: %w: id and email are required", ErrInvalid)
+		return fmt.Errorf("create user: %w: id and email are required", chat.ErrInvalid)
 	}
 	now := d.nowMS()
 	if u.CreatedAt.IsZero() {
@@ -75,11 +35,11 @@ func (d *DB) CreateUser(ctx context.Context, u User, passwordHash string) error 
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts
 			(id, user_id, provider_id, password_hash, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)`,
-			newID(), u.ID, CredentialProvider, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
+			chat.NewID(), u.ID, chat.CredentialProvider, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
 		return err
 	})
 	if isUnique(err) {
-		return fmt.Errorf("create user: %w: %v", ErrExists, err)
+		return fmt.Errorf("create user: %w: %v", chat.ErrConflict, err)
 	}
 	if err != nil {
 		return fmt.Errorf("create user: %w", err)
@@ -90,13 +50,13 @@ func (d *DB) CreateUser(ctx context.Context, u User, passwordHash string) error 
 const userCols = `u.id, u.name, u.email, u.email_verified, u.avatar_url, u.created_at, u.updated_at`
 
 // scanUser reads userCols.
-func scanUser(sc interface{ Scan(...any) error }, extra ...any) (User, error) {
-	var u User
+func scanUser(sc interface{ Scan(...any) error }, extra ...any) (chat.User, error) {
+	var u chat.User
 	var image sql.NullString
 	var created, updated int64
 	dst := append([]any{&u.ID, &u.Name, &u.Email, &u.EmailVerified, &image, &created, &updated}, extra...)
 	if err := sc.Scan(dst...); err != nil {
-		return User{}, err
+		return chat.User{}, err
 	}
 	if image.Valid {
 		u.Image = &image.String
@@ -107,41 +67,41 @@ func scanUser(sc interface{ Scan(...any) error }, extra ...any) (User, error) {
 
 // UserByEmail returns the user with this email (compared without ASCII case)
 // and the password hash of its credential account ("" if it has none).
-func (d *DB) UserByEmail(ctx context.Context, email string) (User, string, error) {
+func (d *DB) UserByEmail(ctx context.Context, email string) (chat.User, string, error) {
 	var hash sql.NullString
 	row := d.rd.QueryRowContext(ctx, `SELECT `+userCols+`, a.password_hash
 		FROM users u
 		LEFT JOIN accounts a ON a.user_id = u.id AND a.provider_id = ?
-		WHERE u.email = ?`, CredentialProvider, email)
+		WHERE u.email = ?`, chat.CredentialProvider, email)
 	u, err := scanUser(row, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, "", fmt.Errorf("user by email: %w", ErrNotFound)
+		return chat.User{}, "", fmt.Errorf("user by email: %w", chat.ErrNotFound)
 	}
 	if err != nil {
-		return User{}, "", fmt.Errorf("user by email: %w", err)
+		return chat.User{}, "", fmt.Errorf("user by email: %w", err)
 	}
 	return u, hash.String, nil
 }
 
 // UserByID returns the user with this id.
-func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
+func (d *DB) UserByID(ctx context.Context, id string) (chat.User, error) {
 	u, err := scanUser(d.rd.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("user by id: %w", ErrNotFound)
+		return chat.User{}, fmt.Errorf("user by id: %w", chat.ErrNotFound)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("user by id: %w", err)
+		return chat.User{}, fmt.Errorf("user by id: %w", err)
 	}
 	return u, nil
 }
 
 // CreateSession stores s. Only s.TokenHash is kept, so hash the token first
 // (HashToken). Zero CreatedAt/UpdatedAt are stamped with the clock. It
-// returns an error wrapping ErrExists for a taken id or token hash and
-// ErrNotFound when the user does not exist.
-func (d *DB) CreateSession(ctx context.Context, s Session) error {
+// returns an error wrapping chat.ErrConflict for a taken id or token hash and
+// chat.ErrNotFound when the user does not exist.
+func (d *DB) CreateSession(ctx context.Context, s chat.Session) error {
 	if s.ID == "" || s.TokenHash == "" || s.UserID == "" {
-		return fmt.Errorf("create session: %w: id, token hash and user id are required", ErrInvalid)
+		return fmt.Errorf("create session: %w: id, token hash and user id are required", chat.ErrInvalid)
 	}
 	now := d.nowMS()
 	if s.CreatedAt.IsZero() {
@@ -156,9 +116,9 @@ func (d *DB) CreateSession(ctx context.Context, s Session) error {
 		s.ID, s.TokenHash, s.UserID, ms(s.ExpiresAt), s.IPAddress, s.UserAgent, ms(s.CreatedAt), ms(s.UpdatedAt))
 	switch {
 	case isUnique(err):
-		return fmt.Errorf("create session: %w: %v", ErrExists, err)
+		return fmt.Errorf("create session: %w: %v", chat.ErrConflict, err)
 	case isForeignKey(err):
-		return fmt.Errorf("create session: user %q: %w", s.UserID, ErrNotFound)
+		return fmt.Errorf("create session: user %q: %w", s.UserID, chat.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -166,25 +126,25 @@ func (d *DB) CreateSession(ctx context.Context, s Session) error {
 }
 
 // SessionByTokenHash returns the session with this token hash and its user.
-// A session that has expired by the DB's clock is reported as ErrNotFound,
+// A session that has expired by the DB's clock is reported as chat.ErrNotFound,
 // so a caller cannot forget the check; DeleteExpiredSessions removes it.
-func (d *DB) SessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error) {
-	var s Session
+func (d *DB) SessionByTokenHash(ctx context.Context, tokenHash string) (chat.Session, chat.User, error) {
+	var s chat.Session
 	var expires, created, updated int64
 	row := d.rd.QueryRowContext(ctx, `SELECT s.id, s.token_hash, s.user_id, s.expires_at, s.ip_address,
 			s.user_agent, s.created_at, s.updated_at, `+userCols+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = ? AND s.expires_at > ?`, tokenHash, ms(d.now()))
-	var u User
+	var u chat.User
 	var image sql.NullString
 	var ucreated, uupdated int64
 	err := row.Scan(&s.ID, &s.TokenHash, &s.UserID, &expires, &s.IPAddress, &s.UserAgent, &created, &updated,
 		&u.ID, &u.Name, &u.Email, &u.EmailVerified, &image, &ucreated, &uupdated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, User{}, fmt.Errorf("session by token: %w", ErrNotFound)
+		return chat.Session{}, chat.User{}, fmt.Errorf("session by token: %w", chat.ErrNotFound)
 	}
 	if err != nil {
-		return Session{}, User{}, fmt.Errorf("session by token: %w", err)
+		return chat.Session{}, chat.User{}, fmt.Errorf("session by token: %w", err)
 	}
 	s.ExpiresAt, s.CreatedAt, s.UpdatedAt = fromMS(expires), fromMS(created), fromMS(updated)
 	if image.Valid {
@@ -202,7 +162,7 @@ func (d *DB) ExtendSession(ctx context.Context, id string, expiresAt, updatedAt 
 		return fmt.Errorf("extend session: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("extend session: %w", ErrNotFound)
+		return fmt.Errorf("extend session: %w", chat.ErrNotFound)
 	}
 	return nil
 }
@@ -234,12 +194,12 @@ func (d *DB) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, e
 	return n, nil
 }
 
-// Setting returns the value stored under key, or ErrNotFound.
+// Setting returns the value stored under key, or chat.ErrNotFound.
 func (d *DB) Setting(ctx context.Context, key string) (string, error) {
 	var v string
 	err := d.rd.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("setting %q: %w", key, ErrNotFound)
+		return "", fmt.Errorf("setting %q: %w", key, chat.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("setting %q: %w", key, err)

@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 func strPtr(s string) *string { return &s }
@@ -17,12 +19,12 @@ func TestUsers(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
 
-	alice := User{ID: "u-alice", Name: "Alice", Email: "alice@example.com", Image: strPtr("https://img/a.png")}
+	alice := chat.User{ID: "u-alice", Name: "Alice", Email: "alice@example.com", Image: strPtr("https://img/a.png")}
 	if err := d.CreateUser(ctx, alice, "scrypt$alice"); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(time.Second)
-	bob := User{ID: "u-bob", Name: "Bob", Email: "bob@example.com", EmailVerified: true,
+	bob := chat.User{ID: "u-bob", Name: "Bob", Email: "bob@example.com", EmailVerified: true,
 		CreatedAt: clk.Now().Add(-time.Hour), UpdatedAt: clk.Now()}
 	if err := d.CreateUser(ctx, bob, "scrypt$bob"); err != nil {
 		t.Fatal(err)
@@ -38,8 +40,8 @@ func TestUsers(t *testing.T) {
 			{"alice@example.com", "u-alice", "scrypt$alice", nil},
 			{"ALICE@Example.com", "u-alice", "scrypt$alice", nil},
 			{"bob@example.com", "u-bob", "scrypt$bob", nil},
-			{"carol@example.com", "", "", ErrNotFound},
-			{"", "", "", ErrNotFound},
+			{"carol@example.com", "", "", chat.ErrNotFound},
+			{"", "", "", chat.ErrNotFound},
 		}
 		for _, c := range cases {
 			t.Run(c.email, func(t *testing.T) {
@@ -71,7 +73,7 @@ func TestUsers(t *testing.T) {
 		if !sameUser(got, bob) {
 			t.Fatalf("got %+v, want %+v", got, bob)
 		}
-		if _, err := d.UserByID(ctx, "u-nobody"); !errors.Is(err, ErrNotFound) {
+		if _, err := d.UserByID(ctx, "u-nobody"); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("unknown id: err = %v", err)
 		}
 	})
@@ -79,16 +81,16 @@ func TestUsers(t *testing.T) {
 	t.Run("duplicates", func(t *testing.T) {
 		cases := []struct {
 			name string
-			u    User
+			u    chat.User
 		}{
-			{"same email", User{ID: "u-2", Name: "A2", Email: "alice@example.com"}},
-			{"email in other case", User{ID: "u-3", Name: "A3", Email: "Alice@EXAMPLE.com"}},
-			{"same id", User{ID: "u-alice", Name: "A4", Email: "alice4@example.com"}},
+			{"same email", chat.User{ID: "u-2", Name: "A2", Email: "alice@example.com"}},
+			{"email in other case", chat.User{ID: "u-3", Name: "A3", Email: "Alice@EXAMPLE.com"}},
+			{"same id", chat.User{ID: "u-alice", Name: "A4", Email: "alice4@example.com"}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				if err := d.CreateUser(ctx, c.u, "h"); !errors.Is(err, ErrExists) {
-					t.Fatalf("err = %v, want ErrExists", err)
+				if err := d.CreateUser(ctx, c.u, "h"); !errors.Is(err, chat.ErrConflict) {
+					t.Fatalf("err = %v, want chat.ErrConflict", err)
 				}
 			})
 		}
@@ -102,8 +104,8 @@ func TestUsers(t *testing.T) {
 	})
 
 	t.Run("invalid", func(t *testing.T) {
-		for _, u := range []User{{Email: "x@example.com"}, {ID: "u-x"}} {
-			if err := d.CreateUser(ctx, u, "h"); !errors.Is(err, ErrInvalid) {
+		for _, u := range []chat.User{{Email: "x@example.com"}, {ID: "u-x"}} {
+			if err := d.CreateUser(ctx, u, "h"); !errors.Is(err, chat.ErrInvalid) {
 				t.Errorf("CreateUser(%+v) err = %v, want ErrInvalid", u, err)
 			}
 		}
@@ -121,7 +123,7 @@ func TestUsers(t *testing.T) {
 }
 
 // sameUser compares users field by field, times by instant.
-func sameUser(a, b User) bool {
+func sameUser(a, b chat.User) bool {
 	img := func(p *string) string {
 		if p == nil {
 			return "<nil>"
@@ -136,16 +138,16 @@ func TestSessions(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
 	for _, id := range []string{"u1", "u2"} {
-		if err := d.CreateUser(ctx, User{ID: id, Name: id, Email: id + "@example.com"}, "h"); err != nil {
+		if err := d.CreateUser(ctx, chat.User{ID: id, Name: id, Email: id + "@example.com"}, "h"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now := clk.Now()
-	mk := func(id, token, user string, ttl time.Duration) Session {
-		return Session{ID: id, TokenHash: HashToken(token), UserID: user, ExpiresAt: now.Add(ttl),
+	mk := func(id, token, user string, ttl time.Duration) chat.Session {
+		return chat.Session{ID: id, TokenHash: chat.HashToken(token), UserID: user, ExpiresAt: now.Add(ttl),
 			IPAddress: "127.0.0.1", UserAgent: "test/1.0"}
 	}
-	for _, s := range []Session{
+	for _, s := range []chat.Session{
 		mk("s1", "tok1", "u1", 7*24*time.Hour),
 		mk("s2", "tok2", "u1", 7*24*time.Hour),
 		mk("s3", "tok3", "u2", time.Hour),
@@ -156,7 +158,7 @@ func TestSessions(t *testing.T) {
 	}
 
 	t.Run("lookup", func(t *testing.T) {
-		s, u, err := d.SessionByTokenHash(ctx, HashToken("tok1"))
+		s, u, err := d.SessionByTokenHash(ctx, chat.HashToken("tok1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,11 +167,11 @@ func TestSessions(t *testing.T) {
 			!s.ExpiresAt.Equal(now.Add(7*24*time.Hour)) || !s.CreatedAt.Equal(now) || !s.UpdatedAt.Equal(now) {
 			t.Fatalf("got %+v / %+v", s, u)
 		}
-		if _, _, err := d.SessionByTokenHash(ctx, HashToken("nope")); !errors.Is(err, ErrNotFound) {
+		if _, _, err := d.SessionByTokenHash(ctx, chat.HashToken("nope")); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("unknown token: err = %v", err)
 		}
 		// The raw token is not a key: only its hash finds the session.
-		if _, _, err := d.SessionByTokenHash(ctx, "tok1"); !errors.Is(err, ErrNotFound) {
+		if _, _, err := d.SessionByTokenHash(ctx, "tok1"); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("raw token: err = %v", err)
 		}
 	})
@@ -177,13 +179,13 @@ func TestSessions(t *testing.T) {
 	t.Run("create errors", func(t *testing.T) {
 		cases := []struct {
 			name string
-			s    Session
+			s    chat.Session
 			want error
 		}{
-			{"duplicate id", mk("s1", "other", "u1", time.Hour), ErrExists},
-			{"duplicate token hash", mk("s9", "tok1", "u1", time.Hour), ErrExists},
-			{"unknown user", mk("s10", "tok10", "ghost", time.Hour), ErrNotFound},
-			{"no token hash", Session{ID: "s11", UserID: "u1"}, ErrInvalid},
+			{"duplicate id", mk("s1", "other", "u1", time.Hour), chat.ErrConflict},
+			{"duplicate token hash", mk("s9", "tok1", "u1", time.Hour), chat.ErrConflict},
+			{"unknown user", mk("s10", "tok10", "ghost", time.Hour), chat.ErrNotFound},
+			{"no token hash", chat.Session{ID: "s11", UserID: "u1"}, chat.ErrInvalid},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -199,21 +201,21 @@ func TestSessions(t *testing.T) {
 		if err := d.ExtendSession(ctx, "s1", exp, upd); err != nil {
 			t.Fatal(err)
 		}
-		s, _, err := d.SessionByTokenHash(ctx, HashToken("tok1"))
+		s, _, err := d.SessionByTokenHash(ctx, chat.HashToken("tok1"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !s.ExpiresAt.Equal(exp) || !s.UpdatedAt.Equal(upd) {
 			t.Fatalf("after extend: expires %v updated %v", s.ExpiresAt, s.UpdatedAt)
 		}
-		if err := d.ExtendSession(ctx, "nope", exp, upd); !errors.Is(err, ErrNotFound) {
+		if err := d.ExtendSession(ctx, "nope", exp, upd); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("extend unknown: err = %v", err)
 		}
 	})
 
 	t.Run("expiry", func(t *testing.T) {
 		clk.Advance(2 * time.Hour) // s3 (1h) is now expired
-		if _, _, err := d.SessionByTokenHash(ctx, HashToken("tok3")); !errors.Is(err, ErrNotFound) {
+		if _, _, err := d.SessionByTokenHash(ctx, chat.HashToken("tok3")); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("expired session: err = %v, want ErrNotFound", err)
 		}
 		n, err := d.DeleteExpiredSessions(ctx, clk.Now())
@@ -227,16 +229,16 @@ func TestSessions(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		if err := d.DeleteSession(ctx, HashToken("tok2")); err != nil {
+		if err := d.DeleteSession(ctx, chat.HashToken("tok2")); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := d.SessionByTokenHash(ctx, HashToken("tok2")); !errors.Is(err, ErrNotFound) {
+		if _, _, err := d.SessionByTokenHash(ctx, chat.HashToken("tok2")); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("deleted session: err = %v", err)
 		}
-		if err := d.DeleteSession(ctx, HashToken("tok2")); err != nil {
+		if err := d.DeleteSession(ctx, chat.HashToken("tok2")); err != nil {
 			t.Fatalf("deleting twice: %v", err)
 		}
-		if _, _, err := d.SessionByTokenHash(ctx, HashToken("tok1")); err != nil {
+		if _, _, err := d.SessionByTokenHash(ctx, chat.HashToken("tok1")); err != nil {
 			t.Fatalf("other session gone too: %v", err)
 		}
 	})
@@ -273,11 +275,11 @@ func TestSessions(t *testing.T) {
 func TestSessions_OnlyTokenHashStored(t *testing.T) {
 	d := MustOpenDB(t)
 	ctx := context.Background()
-	if err := d.CreateUser(ctx, User{ID: "u", Name: "n", Email: "e@example.com"}, "h"); err != nil {
+	if err := d.CreateUser(ctx, chat.User{ID: "u", Name: "n", Email: "e@example.com"}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	token := "T0KEN-7fQm2xkZ9p1sVbW3yR8c"
-	if err := d.CreateSession(ctx, Session{ID: "s", TokenHash: HashToken(token), UserID: "u",
+	if err := d.CreateSession(ctx, chat.Session{ID: "s", TokenHash: chat.HashToken(token), UserID: "u",
 		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,15 +309,15 @@ func TestSessions_OnlyTokenHashStored(t *testing.T) {
 		if strings.Contains(s, token) {
 			t.Errorf("column %s holds the raw token: %q", cols[i], s)
 		}
-		if s == HashToken(token) {
+		if s == chat.HashToken(token) {
 			sawHash = true
 		}
 	}
 	if !sawHash {
 		t.Errorf("no column holds the token hash; row %v", vals)
 	}
-	if HashToken(token) == token || len(HashToken(token)) != 64 {
-		t.Errorf("HashToken(%q) = %q", token, HashToken(token))
+	if chat.HashToken(token) == token || len(chat.HashToken(token)) != 64 {
+		t.Errorf("HashToken(%q) = %q", token, chat.HashToken(token))
 	}
 }
 
@@ -323,7 +325,7 @@ func TestSettings(t *testing.T) {
 	d := MustOpenDB(t)
 	ctx := context.Background()
 
-	if _, err := d.Setting(ctx, "auth_secret"); !errors.Is(err, ErrNotFound) {
+	if _, err := d.Setting(ctx, "auth_secret"); !errors.Is(err, chat.ErrNotFound) {
 		t.Fatalf("missing setting: err = %v", err)
 	}
 
@@ -360,7 +362,7 @@ func TestSettings(t *testing.T) {
 		if _, err := d.SettingOrInit(ctx, "k2", func() (string, error) { return "", boom }); !errors.Is(err, boom) {
 			t.Fatalf("err = %v, want %v", err, boom)
 		}
-		if _, err := d.Setting(ctx, "k2"); !errors.Is(err, ErrNotFound) {
+		if _, err := d.Setting(ctx, "k2"); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("after failed gen: err = %v", err)
 		}
 	})
