@@ -2,6 +2,7 @@ package d1import
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,16 +10,22 @@ import (
 	"github.com/wasmchannel/wasmchannel/d1import/d1fixture"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	d1fixture.Cleanup()
+	os.Exit(code)
+}
+
 // TestMapFixture maps generated dumps of both schemas and checks every
 // count of the report against what the generator wrote.
 func TestMapFixture(t *testing.T) {
 	for _, c := range []struct {
 		schema string
 		n      int
-	}{{"final", 10000}, {"old", 500}} {
+	}{{"final", 10000}, {"old", 300}} {
 		t.Run(c.schema, func(t *testing.T) {
 			f := d1fixture.Gen(t, c.schema, c.n)
-			d, err := Load(context.Background(), f.Dump)
+			d, err := Load(context.Background(), f.Dump, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,16 +47,38 @@ type Dump struct {
 // authorizer denies ATTACH, PRAGMA and extension loading besides. Inserts
 // into a table created later in the file wait until the end, so statement
 // order does not matter.
-func Load(ctx context.Context, path string) (*Dump, error) {
+//
+// With log set, a large dump reports its progress there every
+// progressEvery statements.
+func Load(ctx context.Context, path string, log io.Writer) (*Dump, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open dump: %w", err)
 	}
 	defer f.Close()
-	return load(ctx, f)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return load(ctx, &countingReader{r: f}, size, log)
 }
 
-func load(ctx context.Context, r io.Reader) (_ *Dump, err error) {
+// progressEvery is how many statements pass between progress lines.
+const progressEvery = 100_000
+
+// countingReader counts the bytes read, for progress lines.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func load(ctx context.Context, r *countingReader, size int64, log io.Writer) (_ *Dump, err error) {
 	dir, err := os.MkdirTemp("", "wasmchannel-d1-")
 	if err != nil {
 		return nil, fmt.Errorf("load dump: temporary directory: %w", err)
@@ -99,13 +121,21 @@ func load(ctx context.Context, r io.Reader) (_ *Dump, err error) {
 
 	sp := newSplitter(r)
 	var waiting []statement // inserts whose table is not created yet
-	for {
+	for n := 1; ; n++ {
 		st, err := sp.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, err
+		}
+		if n%progressEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("load dump: %w", err)
+			}
+			if log != nil {
+				fmt.Fprintf(log, "import: read %d statements, %d of %d MB\n", n, r.n>>20, size>>20)
+			}
 		}
 		kind, table, err := classify(st)
 		if err != nil {

@@ -128,7 +128,7 @@ func loadString(t *testing.T, dump string) (*Dump, error) {
 	if err := os.WriteFile(p, []byte(dump), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Load(context.Background(), p)
+	d, err := Load(context.Background(), p, nil)
 	if err == nil {
 		t.Cleanup(func() { d.Close() })
 	}

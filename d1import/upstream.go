@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/chat"
 )
 
 // Upstream's table names (upstream-d1.md § Tables after the last migration).
@@ -54,7 +55,8 @@ const (
 	ReasonMilliseconds   = "times stored in milliseconds, not seconds"
 	ReasonMergedAccount  = "email already has an account in the target (existing account kept)"
 	ReasonIDTaken        = "user id already used by another account in the target: given a new id"
-	ReasonRefTaken       = "reference id already in the target room"
+	ReasonRefTaken       = "reference id already in the target room (the stored message is kept)"
+	ReasonAlready        = "already in the target (an earlier run of this import)"
 	ReasonMessageIDTaken = "message id already used in the target"
 	ReasonMergedSession  = "session of a user merged into an existing account"
 )
@@ -136,7 +138,7 @@ func (d *Dump) Map(ctx context.Context, o MapOptions) (*Plan, error) {
 			return nil, fmt.Errorf("%w: the dump has no %q table (tables: %s)", ErrForeignDump, t, strings.Join(d.Tables(), ", "))
 		}
 	}
-	known := map[string]bool{tableUser: true, tableAccount: true, tableMessages: true, tableSession: true, "verification": true}
+	known := map[string]bool{tableUser: true, tableAccount: true, tableMessages: true, tableSession: true}
 	for _, t := range d.Tables() {
 		if !known[strings.ToLower(t)] {
 			p.Report.Ignored = append(p.Report.Ignored, t)
@@ -401,7 +403,7 @@ func (d *Dump) mapSessions(ctx context.Context, rep *TableReport, users map[stri
 			rep.skip(ReasonExpired)
 			return nil
 		}
-		s := Session{ID: text(r["id"]), TokenHash: auth.HashToken(token), UserID: uid, ExpiresAt: exp,
+		s := Session{ID: text(r["id"]), TokenHash: chat.HashToken(token), UserID: uid, ExpiresAt: exp,
 			IPAddress: text(r["ipaddress"]), UserAgent: text(r["useragent"])}
 		if s.ID == "" {
 			id, err := auth.NewID()

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,12 +49,26 @@ type Fixture struct {
 // Secret is the BETTER_AUTH_SECRET the generator signs cookies with.
 const Secret = "upstream-better-auth-secret-0123456789abcdef"
 
-// Gen runs the generator under Node for a dump of schema ("final"
-// or "old") with n messages. Better Auth must be installed in
-// testdata/betterauth (`npm ci --prefix testdata/betterauth`); without
-// Node 20 or that install the test is skipped, saying why.
+var (
+	mu    sync.Mutex
+	dir   string                 // holds every fixture of this test process
+	cache = map[string]Fixture{} // by schema and size
+)
+
+// Gen runs the generator under Node for a dump of schema ("final" or "old")
+// with n messages. A process makes each schema and size once (hashing with
+// Better Auth's real scrypt cost takes seconds); tests only read the files.
+// Better Auth must be installed in testdata/betterauth (`npm ci --prefix
+// testdata/betterauth`); without Node 20 or that install the test is
+// skipped, saying why. Call Cleanup from TestMain.
 func Gen(t testing.TB, schema string, n int) Fixture {
 	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	key := schema + "/" + strconv.Itoa(n)
+	if f, ok := cache[key]; ok {
+		return f
+	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not found: the D1 fixture generator needs Node 20+")
@@ -62,9 +77,13 @@ func Gen(t testing.TB, schema string, n int) Fixture {
 	if _, err := os.Stat(filepath.Join(root, "testdata/betterauth/node_modules/better-auth/package.json")); err != nil {
 		t.Skip("better-auth not installed: run npm ci --prefix testdata/betterauth --no-audit --no-fund")
 	}
-	dir := t.TempDir()
-	f := Fixture{Dump: filepath.Join(dir, "dump.sql")}
-	expect := filepath.Join(dir, "expect.json")
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "wasmchannel-d1fixture-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := Fixture{Dump: filepath.Join(dir, schema+"-"+strconv.Itoa(n)+".sql")}
+	expect := filepath.Join(dir, schema+"-"+strconv.Itoa(n)+".json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "testdata/d1/gen.mjs"),
@@ -80,7 +99,18 @@ func Gen(t testing.TB, schema string, n int) Fixture {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}
+	cache[key] = f
 	return f
+}
+
+// Cleanup removes the fixtures Gen wrote.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+		dir, cache = "", map[string]Fixture{}
+	}
 }
 
 func repoRoot(t testing.TB) string {
