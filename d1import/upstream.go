@@ -61,56 +61,14 @@ const (
 	ReasonMergedSession  = "session of a user merged into an existing account"
 )
 
-// User is an upstream user with its password hash ("" without one).
-type User struct {
-	ID            string
-	Name          string
-	Email         string
-	EmailVerified bool
-	Image         *string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	PasswordHash  string
-}
-
-// Session is an upstream session; only the token's hash is kept.
-type Session struct {
-	ID        string
-	TokenHash string
-	UserID    string
-	ExpiresAt time.Time
-	IPAddress string
-	UserAgent string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// Reaction is one message's users for one ReactionKind, in upstream's order.
-type Reaction struct {
-	Kind  int
-	Users []string
-}
-
-// Message is an upstream message, in history order.
-type Message struct {
-	ID           string
-	RefID        string
-	UserID       string
-	Kind         int
-	ReactionKind *int
-	Payload      []byte
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	DeletedAt    *time.Time
-	Reactions    []Reaction
-}
-
 // Plan is everything read from a dump, mapped to wasmchannel's values and
 // accounted for in Report, before anything is written.
+// Values carry upstream's ids; Write maps them to the target's, sets each
+// message's room, and converts the types nothing else would use.
 type Plan struct {
-	Users    []User
-	Sessions []Session
-	Messages []Message // oldest first, ties in the dump's order
+	Users    []chat.BulkUser
+	Sessions []chat.Session
+	Messages []chat.Message // oldest first, ties in the dump's order; Room unset
 	Report   *Report
 }
 
@@ -269,8 +227,8 @@ var defaults = map[string]string{
 
 // mapUsers returns the users to import and, for each user skipped as a
 // duplicate email, the id of the earlier user holding that email.
-func (d *Dump) mapUsers(ctx context.Context, rep *TableReport) ([]*User, map[string]string, error) {
-	var out []*User
+func (d *Dump) mapUsers(ctx context.Context, rep *TableReport) ([]*chat.BulkUser, map[string]string, error) {
+	var out []*chat.BulkUser
 	byEmail := map[string]string{}
 	dups := map[string]string{}
 	ms := false
@@ -294,7 +252,7 @@ func (d *Dump) mapUsers(ctx context.Context, rep *TableReport) ([]*User, map[str
 		if !auth.ValidEmail(email) {
 			rep.note(ReasonEmailInvalid)
 		}
-		u := &User{ID: id, Name: text(r["name"]), Email: email, EmailVerified: truthy(r["emailverified"])}
+		u := &chat.BulkUser{User: chat.User{ID: id, Name: text(r["name"]), Email: email, EmailVerified: truthy(r["emailverified"])}}
 		if r["image"] != nil {
 			s := text(r["image"])
 			u.Image = &s
@@ -319,8 +277,8 @@ func (d *Dump) mapUsers(ctx context.Context, rep *TableReport) ([]*User, map[str
 	return out, dups, err
 }
 
-func (d *Dump) mapAccounts(ctx context.Context, rep *TableReport, users []*User, dups map[string]string) error {
-	byID := make(map[string]*User, len(users))
+func (d *Dump) mapAccounts(ctx context.Context, rep *TableReport, users []*chat.BulkUser, dups map[string]string) error {
+	byID := make(map[string]*chat.BulkUser, len(users))
 	for _, u := range users {
 		byID[u.ID] = u
 	}
@@ -377,11 +335,11 @@ func isHex(s string) bool {
 	return true
 }
 
-func (d *Dump) mapSessions(ctx context.Context, rep *TableReport, users map[string]string, o MapOptions) ([]Session, error) {
+func (d *Dump) mapSessions(ctx context.Context, rep *TableReport, users map[string]string, o MapOptions) ([]chat.Session, error) {
 	if _, ok := d.table(tableSession); !ok {
 		return nil, nil
 	}
-	var out []Session
+	var out []chat.Session
 	ms := false
 	err := d.scan(ctx, tableSession, []string{"id", "createdat", "updatedat", "ipaddress", "useragent"}, rep, func(r row) error {
 		rep.Read++
@@ -403,7 +361,7 @@ func (d *Dump) mapSessions(ctx context.Context, rep *TableReport, users map[stri
 			rep.skip(ReasonExpired)
 			return nil
 		}
-		s := Session{ID: text(r["id"]), TokenHash: chat.HashToken(token), UserID: uid, ExpiresAt: exp,
+		s := chat.Session{ID: text(r["id"]), TokenHash: chat.HashToken(token), UserID: uid, ExpiresAt: exp,
 			IPAddress: text(r["ipaddress"]), UserAgent: text(r["useragent"])}
 		if s.ID == "" {
 			id, err := auth.NewID()
@@ -428,14 +386,14 @@ func (d *Dump) mapSessions(ctx context.Context, rep *TableReport, users map[stri
 	return out, err
 }
 
-func (d *Dump) mapMessages(ctx context.Context, rep, rrep *TableReport, users map[string]string) ([]Message, error) {
-	var out []Message
+func (d *Dump) mapMessages(ctx context.Context, rep, rrep *TableReport, users map[string]string) ([]chat.Message, error) {
+	var out []chat.Message
 	refs := map[string]bool{}
 	ms := false
 	opt := []string{"refrenceid", "kind", "reactionkind", "reactions", "updatedat", "deletedat"}
 	err := d.scan(ctx, tableMessages, opt, rep, func(r row) error {
 		rep.Read++
-		m := Message{ID: text(r["id"]), UserID: text(r["sentby"]), Payload: bytesOf(r["message"])}
+		m := chat.Message{ID: text(r["id"]), UserID: text(r["sentby"]), Payload: bytesOf(r["message"])}
 		if m.ID == "" {
 			rep.skip(ReasonNoID)
 			return nil
@@ -512,7 +470,7 @@ func (d *Dump) mapMessages(ctx context.Context, rep, rrep *TableReport, users ma
 
 // mapReactions turns upstream's reactions JSON into per-kind user lists,
 // counting every user entry in rrep as read, then imported or skipped.
-func mapReactions(v any, users map[string]string, rrep *TableReport) []Reaction {
+func mapReactions(v any, users map[string]string, rrep *TableReport) []chat.Reaction {
 	raw := text(v)
 	if strings.TrimSpace(raw) == "" {
 		return nil
@@ -526,7 +484,7 @@ func mapReactions(v any, users map[string]string, rrep *TableReport) []Reaction 
 		rrep.note(ReasonBadJSON)
 		return nil
 	}
-	var out []Reaction
+	var out []chat.Reaction
 	for _, e := range list {
 		rrep.Read += len(e.Users)
 		if e.Kind == nil || *e.Kind < 0 {
@@ -538,9 +496,9 @@ func mapReactions(v any, users map[string]string, rrep *TableReport) []Reaction 
 		if e.Count != nil && *e.Count != len(e.Users) {
 			rrep.note(ReasonCountMismatch)
 		}
-		i := slices.IndexFunc(out, func(r Reaction) bool { return r.Kind == *e.Kind })
+		i := slices.IndexFunc(out, func(r chat.Reaction) bool { return r.Kind == *e.Kind })
 		if i < 0 {
-			out = append(out, Reaction{Kind: *e.Kind})
+			out = append(out, chat.Reaction{Kind: *e.Kind})
 			i = len(out) - 1
 		}
 		for _, ru := range e.Users {
@@ -557,11 +515,12 @@ func mapReactions(v any, users map[string]string, rrep *TableReport) []Reaction 
 				rrep.skip(ReasonDuplicateReact)
 			default:
 				out[i].Users = append(out[i].Users, id)
+				out[i].Count = len(out[i].Users)
 				rrep.Imported++
 			}
 		}
 	}
-	return slices.DeleteFunc(out, func(r Reaction) bool { return len(r.Users) == 0 })
+	return slices.DeleteFunc(out, func(r chat.Reaction) bool { return len(r.Users) == 0 })
 }
 
 // text reads a column as text; NULL is "".

@@ -163,7 +163,7 @@ func loadBatches[T any](ctx context.Context, o Options, what string, rows []T, f
 // its rows are stored under: itself; the existing account's for a taken
 // email (merge, also returned in merged); a fresh one when only the id is
 // taken.
-func resolveUsers(ctx context.Context, in []User, t Target, rep *TableReport) ([]chat.BulkUser, map[string]string, map[string]bool, error) {
+func resolveUsers(ctx context.Context, in []chat.BulkUser, t Target, rep *TableReport) ([]chat.BulkUser, map[string]string, map[string]bool, error) {
 	ids := make(map[string]string, len(in))
 	merged := map[string]bool{}
 	var out []chat.BulkUser
@@ -192,11 +192,8 @@ func resolveUsers(ctx context.Context, in []User, t Target, rep *TableReport) ([
 			return nil, nil, nil, fmt.Errorf("import: look up user %s: %w", u.ID, err)
 		}
 		ids[u.ID] = id
-		out = append(out, chat.BulkUser{
-			User: chat.User{ID: id, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: u.Image,
-				CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt},
-			PasswordHash: u.PasswordHash,
-		})
+		u.ID = id
+		out = append(out, u)
 	}
 	return out, ids, merged, nil
 }
@@ -204,7 +201,7 @@ func resolveUsers(ctx context.Context, in []User, t Target, rep *TableReport) ([
 // resolveSessions keeps the sessions of users imported as themselves; a
 // session of a user merged into an existing account is not carried over,
 // since the two accounts only share an email.
-func resolveSessions(ctx context.Context, in []Session, ids map[string]string, merged map[string]bool, t Target, check bool, rep *TableReport) ([]chat.Session, error) {
+func resolveSessions(ctx context.Context, in []chat.Session, ids map[string]string, merged map[string]bool, t Target, check bool, rep *TableReport) ([]chat.Session, error) {
 	var out []chat.Session
 	for _, s := range in {
 		if merged[s.UserID] {
@@ -223,13 +220,13 @@ func resolveSessions(ctx context.Context, in []Session, ids map[string]string, m
 				return nil, fmt.Errorf("import: look up session %s: %w", s.ID, err)
 			}
 		}
-		out = append(out, chat.Session{ID: s.ID, TokenHash: s.TokenHash, UserID: ids[s.UserID], ExpiresAt: s.ExpiresAt,
-			IPAddress: s.IPAddress, UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt})
+		s.UserID = ids[s.UserID]
+		out = append(out, s)
 	}
 	return out, nil
 }
 
-func resolveMessages(ctx context.Context, in []Message, ids map[string]string, t Target, check bool, room string, rep *Report) ([]chat.Message, int, error) {
+func resolveMessages(ctx context.Context, in []chat.Message, ids map[string]string, t Target, check bool, room string, rep *Report) ([]chat.Message, int, error) {
 	mrep, rrep := rep.Table(tableMessages), rep.Table(tableReactions)
 	out := make([]chat.Message, 0, len(in))
 	reactions := 0
@@ -252,17 +249,18 @@ func resolveMessages(ctx context.Context, in []Message, ids map[string]string, t
 				return nil, 0, fmt.Errorf("import: look up message %s: %w", m.ID, err)
 			}
 		}
-		cm := chat.Message{ID: m.ID, Room: room, RefID: m.RefID, UserID: author(ids, m.UserID), Kind: m.Kind,
-			ReactionKind: m.ReactionKind, Payload: m.Payload, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, DeletedAt: m.DeletedAt}
-		for _, r := range m.Reactions {
+		m.Room, m.UserID = room, author(ids, m.UserID)
+		rs := make([]chat.Reaction, len(m.Reactions))
+		for i, r := range m.Reactions {
 			us := make([]string, len(r.Users))
-			for i, u := range r.Users {
-				us[i] = author(ids, u)
+			for j, u := range r.Users {
+				us[j] = author(ids, u)
 			}
-			cm.Reactions = append(cm.Reactions, chat.Reaction{Kind: r.Kind, Count: len(us), Users: us})
+			rs[i] = chat.Reaction{Kind: r.Kind, Count: len(us), Users: us}
 			reactions += len(us)
 		}
-		out = append(out, cm)
+		m.Reactions = rs
+		out = append(out, m)
 	}
 	return out, reactions, nil
 }
@@ -276,7 +274,7 @@ func author(ids map[string]string, id string) string {
 	return id
 }
 
-func users(rs []Reaction) int {
+func users(rs []chat.Reaction) int {
 	n := 0
 	for _, r := range rs {
 		n += len(r.Users)
