@@ -73,7 +73,7 @@ func TestMapFixture(t *testing.T) {
 				}
 			}
 			m := rep.Table(tableMessages)
-			if m.NoteFor(ReasonDeleted) != deleted || m.Imported != len(f.Messages) {
+			if m.NoteFor(ReasonDeleted) != deleted || m.Imported != len(f.Messages) || m.NoteFor(ReasonAuthorUnknown) != f.GhostAuthored || f.GhostAuthored == 0 {
 				t.Errorf("messages report %+v, want %d deleted", m, deleted)
 			}
 			r := rep.Table(tableReactions)

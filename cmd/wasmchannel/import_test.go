@@ -72,7 +72,7 @@ func call(t *testing.T, method, u, bearer, cookie string, body, out any) int {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if cookie != "" {
-		req.Header.Set("Cookie", "better-auth.session_token="+url.QueryEscape(cookie))
+		req.Header.Set("Cookie", "better-auth.session_token="+cookie)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -152,12 +152,17 @@ func TestImportD1EndToEnd(t *testing.T) {
 		t.Fatal("nobody signed in")
 	}
 
-	// Upstream's cookies, signed by Better Auth with upstream's secret.
-	for _, s := range f.Sessions {
+	// Upstream's cookies, signed by Better Auth with upstream's secret, as
+	// browsers send them: percent-encoded, or not.
+	for i, s := range f.Sessions {
 		var res *struct {
 			User struct{ ID string } `json:"user"`
 		}
-		status := call(t, "GET", base+"/api/auth/get-session", "", s.Cookie, nil, &res)
+		cookie := s.Cookie
+		if i%2 == 0 {
+			cookie = url.QueryEscape(cookie)
+		}
+		status := call(t, "GET", base+"/api/auth/get-session", "", cookie, nil, &res)
 		switch {
 		case status != http.StatusOK:
 			t.Errorf("get-session with upstream cookie: %d", status)

@@ -44,6 +44,8 @@ type Fixture struct {
 	Reactions struct {
 		Read, Imported, Unknown, BadJSON, Mismatch int
 	} `json:"reactions"`
+	// GhostAuthored counts messages by users no longer in the dump.
+	GhostAuthored int `json:"ghostAuthored"`
 }
 
 // Secret is the BETTER_AUTH_SECRET the generator signs cookies with.

@@ -13,8 +13,8 @@
 // Edge cases: unicode names and texts, quotes, semicolons, comment markers
 // and newlines inside strings; an email differing only in case and spaces;
 // a duplicate email after normalising; a user with only a GitHub account;
-// deleted messages in both of upstream's encodings; reactions by users who
-// no longer exist, unreadable reactions JSON, a count that disagrees with
+// deleted messages in both of upstream's encodings; messages and reactions
+// by users who no longer exist, unreadable reactions JSON, a count that disagrees with
 // its users; several messages in one second; wrangler's PRAGMA,
 // d1_migrations, sqlite_sequence and a _cf_ table; and statements out of
 // order (messages before users, one INSERT before its CREATE TABLE).
@@ -78,6 +78,7 @@ const imported = users.filter((u) => !u.duplicate);
 // A duplicate email's messages belong to the earlier user with that email.
 const canonical = (id) => {
   const u = users.find((x) => x.id === id);
+  if (!u) return id; // a deleted user's message keeps its author id
   return u.duplicate ? users.find((x) => !x.duplicate && x.email.trim().toLowerCase() === u.email.trim().toLowerCase()).id : id;
 };
 const known = new Set(imported.map((u) => u.id));
@@ -100,11 +101,14 @@ const texts = [
   "/* nor this */", "line one\nline two", "tab\there", "back\\slash", "\"double\"", "",
 ];
 const messages = [];
+let ghostAuthored = 0;
 let t = start + 86400;
 const expectReactions = { read: 0, imported: 0, unknown: 0, badJSON: 0, mismatch: 0 };
 for (let n = 0; n < opt.messages; n++) {
   if (n % 3 === 0) t += 1 + Math.floor(rand() * 40); // three messages share each second
-  const author = pick(authors);
+  // Now and then the author is a user deleted upstream.
+  const author = n % 499 === 11 ? { id: ghosts[0] } : pick(authors);
+  if (author.id === ghosts[0]) ghostAuthored++;
   const m = {
     id: seqID("c", n) + crypto.generateRandomString(4, "a-z"),
     ref: seqID("r", n),
@@ -199,5 +203,6 @@ const expect = {
   sessions: sessions.map((s) => ({ token: s.token, cookie: s.cookie, userId: s.userId, expired: s.expired })),
   messages: messages.map((m) => ({ id: m.id, ref: opt.schema === "final" ? m.ref : m.id, sentBy: canonical(m.sentBy), text: m.text, created: m.created, deleted: m.deleted, reactionKind: m.reactionKind === null ? null : Number(m.reactionKind), reactions: m.reactions })),
   reactions: expectReactions,
+  ghostAuthored,
 };
 writeFileSync(opt.expect, JSON.stringify(expect));
