@@ -97,6 +97,22 @@ func TestMapFixture(t *testing.T) {
 	}
 }
 
+func TestLoadProgress(t *testing.T) {
+	f := d1fixture.Gen(t, "final", 10000)
+	defer func(n int) { progressEvery = n }(progressEvery)
+	progressEvery = 4000
+	var log strings.Builder
+	d, err := Load(context.Background(), f.Dump, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "import: read 8000 statements") {
+		t.Fatalf("progress lines %q", lines)
+	}
+}
+
 func reportText(r *Report) string {
 	var b strings.Builder
 	r.Write(&b)

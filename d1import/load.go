@@ -63,8 +63,9 @@ func Load(ctx context.Context, path string, log io.Writer) (*Dump, error) {
 	return load(ctx, &countingReader{r: f}, size, log)
 }
 
-// progressEvery is how many statements pass between progress lines.
-const progressEvery = 100_000
+// progressEvery is how many statements pass between progress lines; a
+// variable so a test can see them on a small dump.
+var progressEvery = 100_000
 
 // countingReader counts the bytes read, for progress lines.
 type countingReader struct {
