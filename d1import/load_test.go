@@ -29,6 +29,7 @@ func TestSplitter(t *testing.T) {
 		{"trigger body", "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a=1; DELETE FROM u; END;\nB;",
 			[]statement{{1, "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a=1; DELETE FROM u; END"}, {2, "B"}}},
 		{"unicode", "INSERT INTO t VALUES('日本;語 🎉');", []statement{{1, "INSERT INTO t VALUES('日本;語 🎉')"}}},
+		{"byte-order mark", "\xEF\xBB\xBFPRAGMA x;\r\nA;", []statement{{1, "PRAGMA x"}, {2, "A"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

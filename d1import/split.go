@@ -28,7 +28,12 @@ type splitter struct {
 }
 
 func newSplitter(r io.Reader) *splitter {
-	return &splitter{r: bufio.NewReaderSize(r, 1<<16), line: 1}
+	s := &splitter{r: bufio.NewReaderSize(r, 1<<16), line: 1}
+	// A byte-order mark, which some editors add on saving, is not SQL.
+	if p, _ := s.r.Peek(3); string(p) == "\xEF\xBB\xBF" {
+		_, _ = s.r.Discard(3)
+	}
+	return s
 }
 
 // errTruncated is wrapped by the errors for a dump that ends inside a
