@@ -9,8 +9,9 @@ BIN       ?= bin/wasmchannel
 
 # Debian packages the checks need: Rust for wasm32 (make wasm), clang and wabt
 # (make codecs), lz4 (frames from the reference tool in the Rust tests),
-# Chromium and Node for the browser tests and the Better Auth reference server.
-APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt lz4 chromium nodejs npm
+# Chromium and Node for the browser tests and the Better Auth reference server,
+# PostgreSQL for the tests of the PostgreSQL store (internal/pgtest).
+APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt lz4 chromium nodejs npm postgresql
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   = -X main.version=$(VERSION)
 
