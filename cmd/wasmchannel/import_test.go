@@ -17,22 +17,25 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/app"
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/d1import/d1fixture"
 	"github.com/wasmchannel/wasmchannel/db"
+	"github.com/wasmchannel/wasmchannel/db/storetest"
+	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	d1fixture.Cleanup()
 	os.Exit(code)
 }
 
-// importedServer serves the imported file on a loopback port, as `serve
-// --db FILE` does with no --secret: the secret is the one the import
+// importedServer serves the imported store on a loopback port, as `serve
+// --db TARGET` does with no --secret: the secret is the one the import
 // stored, upstream's.
-func importedServer(t *testing.T, path string) string {
+func importedServer(t *testing.T, target string) string {
 	t.Helper()
-	a, err := app.New(context.Background(), app.Config{DBPath: path, Codec: "wasm",
+	a, err := app.New(context.Background(), app.Config{DBPath: target, Codec: "wasm",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -104,15 +107,48 @@ type wireMessage struct {
 	DeletedAt *string `json:"deletedAt"`
 }
 
+// targets are a fresh SQLite file and a fresh PostgreSQL database.
+func targets(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "imported.db") },
+		"postgres": func(t *testing.T) string { return pgtest.Database(t) },
+	}
+}
+
 // TestImportD1EndToEnd imports a generated 10,000-message dump of
-// upstream's final schema with the command, serves the file, signs every
-// upstream user in with their original password, keeps upstream's signed
-// cookies working, and reads the whole history with its reactions through
-// both /api/messages and upstream's /rpc/messages/get.
+// upstream's final schema with the command into each store, serves it,
+// signs every upstream user in with their original password, keeps
+// upstream's signed cookies working, and reads the whole history with its
+// reactions through both /api/messages and upstream's /rpc/messages/get.
 func TestImportD1EndToEnd(t *testing.T) {
 	f := d1fixture.Gen(t, "final", 10000)
-	path := filepath.Join(t.TempDir(), "imported.db")
-	code, out, errOut := runCLI(t, "import", "d1", "--db", path, "--sessions", "--secret", d1fixture.Secret, f.Dump)
+	for name, target := range targets(t) {
+		t.Run(name, func(t *testing.T) { endToEnd(t, f, target(t)) })
+	}
+}
+
+// TestImportD1SameInBothStores imports one dump into SQLite and into
+// PostgreSQL and compares every row the two hold.
+func TestImportD1SameInBothStores(t *testing.T) {
+	f := d1fixture.Gen(t, "final", 10000)
+	var stores []chat.Store
+	for _, name := range []string{"sqlite", "postgres"} {
+		target := targets(t)[name](t)
+		if code, out, errOut := runCLI(t, "import", "d1", "--db", target, "--sessions", "--secret", d1fixture.Secret, f.Dump); code != 0 {
+			t.Fatalf("%s: import exited %d\n%s\n%s", name, code, out, errOut)
+		}
+		st, err := db.Open(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		stores = append(stores, st)
+	}
+	storetest.Same(t, stores[0], stores[1])
+}
+
+func endToEnd(t *testing.T, f d1fixture.Fixture, target string) {
+	code, out, errOut := runCLI(t, "import", "d1", "--db", target, "--sessions", "--secret", d1fixture.Secret, f.Dump)
 	if code != 0 {
 		t.Fatalf("import exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -124,7 +160,7 @@ func TestImportD1EndToEnd(t *testing.T) {
 	if !strings.Contains(errOut, "import: messages 10000/10000") {
 		t.Errorf("no progress lines on stderr:\n%s", errOut)
 	}
-	base := importedServer(t, path)
+	base := importedServer(t, target)
 
 	// Sign in with the original passwords; the duplicate email's second
 	// password is not the account's.
