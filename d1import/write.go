@@ -74,11 +74,14 @@ func Write(ctx context.Context, plan *Plan, t Target, o Options) error {
 	if err != nil {
 		return err
 	}
-	sessions, err := resolveSessions(ctx, plan.Sessions, ids, merged, t, before.Sessions > 0, rep.Table(tableSession))
+	sessions, stored, err := resolveSessions(ctx, plan.Sessions, ids, merged, t, before.Sessions > 0, rep.Table(tableSession))
 	if err != nil {
 		return err
 	}
-	if len(sessions) > 0 {
+	// Upstream's sessions, new or left by an interrupted run, verify only
+	// under upstream's secret.
+	withSecret := len(sessions)+stored > 0
+	if withSecret {
 		if err := checkSecret(ctx, t, o.Secret); err != nil {
 			return err
 		}
@@ -91,19 +94,20 @@ func Write(ctx context.Context, plan *Plan, t Target, o Options) error {
 		return nil
 	}
 
-	if err := loadBatches(ctx, o, "users", users, t.LoadUsers); err != nil {
-		return err
-	}
-	if err := loadBatches(ctx, o, "sessions", sessions, t.LoadSessions); err != nil {
-		return err
-	}
+	// The secret goes first, so no session is ever stored without it.
 	settings := 0
-	if len(sessions) > 0 {
+	if withSecret {
 		n, err := t.LoadSettings(ctx, map[string]string{auth.SecretSetting: hex.EncodeToString([]byte(o.Secret))})
 		if err != nil {
 			return fmt.Errorf("import: store the session secret: %w", err)
 		}
 		settings = n
+	}
+	if err := loadBatches(ctx, o, "users", users, t.LoadUsers); err != nil {
+		return err
+	}
+	if err := loadBatches(ctx, o, "sessions", sessions, t.LoadSessions); err != nil {
+		return err
 	}
 	if err := loadBatches(ctx, o, "messages", msgs, t.LoadMessages); err != nil {
 		return err
@@ -201,8 +205,9 @@ func resolveUsers(ctx context.Context, in []chat.BulkUser, t Target, rep *TableR
 // resolveSessions keeps the sessions of users imported as themselves; a
 // session of a user merged into an existing account is not carried over,
 // since the two accounts only share an email.
-func resolveSessions(ctx context.Context, in []chat.Session, ids map[string]string, merged map[string]bool, t Target, check bool, rep *TableReport) ([]chat.Session, error) {
-	var out []chat.Session
+//
+// stored counts the sessions an earlier, interrupted run already wrote.
+func resolveSessions(ctx context.Context, in []chat.Session, ids map[string]string, merged map[string]bool, t Target, check bool, rep *TableReport) (out []chat.Session, stored int, err error) {
 	for _, s := range in {
 		if merged[s.UserID] {
 			rep.Imported--
@@ -214,16 +219,17 @@ func resolveSessions(ctx context.Context, in []chat.Session, ids map[string]stri
 			if err == nil {
 				rep.Imported--
 				rep.skip(ReasonAlready)
+				stored++
 				continue
 			}
 			if !errors.Is(err, chat.ErrNotFound) {
-				return nil, fmt.Errorf("import: look up session %s: %w", s.ID, err)
+				return nil, 0, fmt.Errorf("import: look up session %s: %w", s.ID, err)
 			}
 		}
 		s.UserID = ids[s.UserID]
 		out = append(out, s)
 	}
-	return out, nil
+	return out, stored, nil
 }
 
 func resolveMessages(ctx context.Context, in []chat.Message, ids map[string]string, t Target, check bool, room string, rep *Report) ([]chat.Message, int, error) {

@@ -256,14 +256,22 @@ func TestWriteMerge(t *testing.T) {
 	}
 }
 
-// failing stops loading messages after its first batch, as a crash or a
-// full disk would, over a real store.
+// failing fails a load the way a crash or a full disk would, over a real
+// store: every sessions load, or messages after their first batch.
 type failing struct {
 	chat.Store
-	batches int
+	sessions bool
+	batches  int
 }
 
 var errDiskFull = errors.New("disk full (injected)")
+
+func (f *failing) LoadSessions(ctx context.Context, ss []chat.Session) (int, error) {
+	if f.sessions {
+		return 0, errDiskFull
+	}
+	return f.Store.LoadSessions(ctx, ss)
+}
 
 func (f *failing) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
 	if f.batches++; f.batches > 1 {
@@ -284,23 +292,36 @@ func (d dropping) LoadMessages(ctx context.Context, msgs []chat.Message) (int, e
 func TestWriteInterruptedThenRerun(t *testing.T) {
 	f := d1fixture.Gen(t, "final", 10000)
 	ctx := context.Background()
-	st := openStore(t)
-	err := d1import.Write(ctx, plan(t, f, true), &failing{Store: st}, d1import.Options{Secret: d1fixture.Secret, Batch: 1000})
-	if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "--merge") {
-		t.Fatalf("got %v, want the injected failure and how to finish", err)
-	}
-	if c := counts(t, st); c.Messages != 1000 {
-		t.Fatalf("after the failure %d messages are stored, want the first batch (1000)", c.Messages)
-	}
-	p := plan(t, f, true)
-	if err := d1import.Write(ctx, p, st, d1import.Options{Merge: true, Secret: d1fixture.Secret, Batch: 1000}); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := counts(t, st), expected(f, true); got != want {
-		t.Fatalf("after the rerun %+v, want %+v", got, want)
-	}
-	if n := p.Report.Table("messages").SkippedFor(d1import.ReasonRefTaken); n != 1000 {
-		t.Fatalf("rerun skipped %d stored messages, want 1000", n)
+	for _, c := range []struct {
+		name     string
+		sessions bool
+		messages int64 // stored when the failure stops the import
+	}{{"at sessions", true, 0}, {"at the second batch of messages", false, 1000}} {
+		t.Run(c.name, func(t *testing.T) {
+			st := openStore(t)
+			err := d1import.Write(ctx, plan(t, f, true), &failing{Store: st, sessions: c.sessions}, d1import.Options{Secret: d1fixture.Secret, Batch: 1000})
+			if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "--merge") {
+				t.Fatalf("got %v, want the injected failure and how to finish", err)
+			}
+			if got := counts(t, st); got.Messages != c.messages {
+				t.Fatalf("after the failure %d messages are stored, want %d", got.Messages, c.messages)
+			}
+			// The secret is stored before any session, so a session never
+			// sits in the target without the secret that verifies it.
+			if _, err := st.Setting(ctx, auth.SecretSetting); err != nil {
+				t.Fatalf("secret not stored before the sessions: %v", err)
+			}
+			p := plan(t, f, true)
+			if err := d1import.Write(ctx, p, st, d1import.Options{Merge: true, Secret: d1fixture.Secret, Batch: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := counts(t, st), expected(f, true); got != want {
+				t.Fatalf("after the rerun %+v, want %+v", got, want)
+			}
+			if n := p.Report.Table("messages").SkippedFor(d1import.ReasonRefTaken); int64(n) != c.messages {
+				t.Fatalf("rerun skipped %d stored messages, want %d", n, c.messages)
+			}
+		})
 	}
 }
 
