@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
+	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./d1import
 
@@ -97,7 +98,8 @@ CODECS_CC     ?= clang
 WAT2WASM      ?= wat2wasm
 CODECS_CFLAGS  = --target=wasm32-unknown-unknown -O2 -nostdlib -ffreestanding -mbulk-memory \
 	-Wall -Wextra -Werror -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first
-CODECS_WAT     = missing_export wrong_version trap_decode loop_forever grow_memory bad_pointer
+CODECS_WAT     = missing_export wrong_version trap_decode loop_forever grow_memory bad_pointer \
+	bindgen_throw bindgen_unknown_import bindgen_wrong_signature bindgen_missing_export
 
 codecs:
 	cd testdata/codecs && $(CODECS_CC) $(CODECS_CFLAGS) -o $(CODECS_OUT)/storeonly.wasm storeonly.c
