@@ -24,12 +24,6 @@ import (
 	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
-func TestMain(m *testing.M) {
-	code := pgtest.Main(m)
-	d1fixture.Cleanup()
-	os.Exit(code)
-}
-
 // importedServer serves the imported store on a loopback port, as `serve
 // --db TARGET` does with no --secret: the secret is the one the import
 // stored, upstream's.
