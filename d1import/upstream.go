@@ -57,14 +57,13 @@ const (
 	ReasonIDTaken        = "user id already used by another account in the target: given a new id"
 	ReasonRefTaken       = "reference id already in the target room (the stored message is kept)"
 	ReasonAlready        = "already in the target (an earlier run of this import)"
-	ReasonMessageIDTaken = "message id already used in the target"
+	ReasonMessageIDTaken = "message id already used in the target: given a new id"
 	ReasonMergedSession  = "session of a user merged into an existing account"
 )
 
 // Plan is everything read from a dump, mapped to wasmchannel's values and
-// accounted for in Report, before anything is written.
-// Values carry upstream's ids; Write maps them to the target's, sets each
-// message's room, and converts the types nothing else would use.
+// accounted for in Report, before anything is written. The values carry
+// upstream's ids; Write maps them to the target's and sets the room.
 type Plan struct {
 	Users    []chat.BulkUser
 	Sessions []chat.Session

@@ -246,11 +246,11 @@ func resolveMessages(ctx context.Context, in []chat.Message, ids map[string]stri
 			} else if !errors.Is(err, chat.ErrNotFound) {
 				return nil, 0, fmt.Errorf("import: look up message %s: %w", m.RefID, err)
 			}
+			// The same dump imported into a second room: the server id is
+			// taken, the message is not; it gets a fresh id.
 			if _, err := t.MessageByID(ctx, m.ID); err == nil {
-				mrep.Imported--
-				mrep.skip(ReasonMessageIDTaken)
-				rrep.Imported -= users(m.Reactions)
-				continue
+				m.ID = chat.NewMessageID()
+				mrep.note(ReasonMessageIDTaken)
 			} else if !errors.Is(err, chat.ErrNotFound) {
 				return nil, 0, fmt.Errorf("import: look up message %s: %w", m.ID, err)
 			}

@@ -333,3 +333,31 @@ func TestWriteFindsUnreportedLoss(t *testing.T) {
 		t.Fatalf("got %v, want ErrIncomplete naming the 3 lost messages", err)
 	}
 }
+
+// TestWriteSecondRoom imports one dump twice, into two rooms: the second
+// copy's server ids are taken, so its messages get fresh ones, and nothing
+// is lost or doubled but the history itself.
+func TestWriteSecondRoom(t *testing.T) {
+	f := d1fixture.Gen(t, "final", 300)
+	ctx := context.Background()
+	st := openStore(t)
+	if err := d1import.Write(ctx, plan(t, f, false), st, d1import.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	first := counts(t, st)
+	p := plan(t, f, false)
+	if err := d1import.Write(ctx, p, st, d1import.Options{Room: "archive", Merge: true}); err != nil {
+		t.Fatal(err)
+	}
+	after := counts(t, st)
+	if after.Users != first.Users || after.Messages != 2*first.Messages || after.Reactions != 2*first.Reactions {
+		t.Fatalf("second room: %+v, then %+v", first, after)
+	}
+	if n := p.Report.Table("messages").NoteFor(d1import.ReasonMessageIDTaken); n != len(f.Messages) {
+		t.Fatalf("%d messages given new ids, want %d", n, len(f.Messages))
+	}
+	m, err := st.MessageByRef(ctx, "archive", f.Messages[0].Ref)
+	if err != nil || m.ID == f.Messages[0].ID || string(m.Payload) != f.Messages[0].Text {
+		t.Fatalf("archive copy of the first message: %+v %v", m, err)
+	}
+}
