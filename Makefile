@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./d1import
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
 # Debian's rustc 1.63 straight on the dependency-free crate, run inside wasm/
@@ -128,6 +129,15 @@ web-test:
 	fi
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs"
+
+## d1-web-test: the web client on a database made by `import d1` from a
+## generated upstream dump: an old password signs in, an upstream cookie
+## stays signed in, the history shows with its reactions (headless Chromium).
+.PHONY: d1-web-test
+d1-web-test:
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
+	cd web/e2e && timeout 600 node --test ../../testdata/d1/browser.test.mjs
 
 ## bench-load-smoke: a few seconds of WebSocket load with a few dozen clients,
 ## against the baseline hub and real wasmchannel servers (in-process in the
