@@ -181,7 +181,11 @@ type Result struct {
 	// ServerCPUUsPerDelivery is server CPU per delivered message copy, the
 	// efficiency figure that does not depend on the generator keeping up.
 	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
-	GeneratorCPUS          float64 `json:"generator_cpu_s"`
+	// DeliveriesPerWrite is deliveries per write system call of the
+	// server (0 when unknown): 1 for a frame per syscall, more when a
+	// server batches frames into one writev or messages into one frame.
+	DeliveriesPerWrite float64 `json:"deliveries_per_write,omitempty"`
+	GeneratorCPUS      float64 `json:"generator_cpu_s"`
 	// LoadAvg is the machine's one-minute load average when the
 	// measurement started: well above the cores in use by this run means
 	// other processes were competing for the CPU.
@@ -665,6 +669,9 @@ func (r *run) fillLoad(res *Result, w window) {
 	res.ServerRSSEndMB = mb(w.server[1].RSS)
 	if res.Deliveries > 0 {
 		res.ServerCPUUsPerDelivery = res.ServerCPUS * 1e6 / float64(res.Deliveries)
+	}
+	if writes := w.server[1].Writes - w.server[0].Writes; writes > 0 {
+		res.DeliveriesPerWrite = float64(res.Deliveries) / float64(writes)
 	}
 }
 
