@@ -147,7 +147,8 @@ PEER_DIR           = build/peer
 CENTRIFUGO_VERSION = v6.9.1
 .PHONY: bench-peer
 bench-peer: build
-	GOBIN=$(CURDIR)/$(PEER_DIR) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	GOBIN=$(CURDIR)/$(PEER_DIR) $(GO) install -ldflags "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=$(CENTRIFUGO_VERSION:v%=%)" \
+		github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
 	$(BIN) bench centrifugo-config > $(PEER_DIR)/config.json
 	@echo "$(PEER_DIR)/centrifugo and $(PEER_DIR)/config.json are ready: bin/wasmchannel bench load --peer centrifugo ..."
 

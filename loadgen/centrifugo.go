@@ -229,7 +229,12 @@ func SignHS256(secret, claims []byte) string {
 // CentrifugoConfig is the configuration bench load runs Centrifugo v6
 // with: the memory engine, HS256 connection tokens, client subscribe and
 // publish allowed in channels without a namespace, /health for the
-// readiness check, and logging only of warnings. The README shows it.
+// readiness check, and logging only of warnings. Its slow-client rules are
+// set to wasmchannel's (handlers/ws.go): a socket write may take 10 s, not
+// 1 s, and pings come every 54 s, not 25 s. With Centrifugo's defaults a
+// generator reader stalled for a second on the shared machine was
+// disconnected and the messages in flight to it counted as lost, which
+// wasmchannel would have delivered. The README shows the result.
 func CentrifugoConfig(host string, port int, secret, apiKey string) ([]byte, error) {
 	cfg := map[string]any{
 		"log":         map[string]any{"level": "warn"},
@@ -237,9 +242,12 @@ func CentrifugoConfig(host string, port int, secret, apiKey string) ([]byte, err
 		"engine":      map[string]any{"type": "memory"},
 		"health":      map[string]any{"enabled": true},
 		"http_api":    map[string]any{"key": apiKey},
+		"websocket":   map[string]any{"write_timeout": "10s"},
 		"client": map[string]any{
 			"token":           map[string]any{"hmac_secret_key": secret},
 			"allowed_origins": []string{"http://" + net.JoinHostPort(host, strconv.Itoa(port))},
+			"ping_interval":   "54s",
+			"pong_timeout":    "6s",
 		},
 		"channel": map[string]any{
 			"without_namespace": map[string]any{
