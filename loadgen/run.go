@@ -741,16 +741,24 @@ func (r *run) progress(t0 time.Time) (stop func()) {
 	}
 }
 
+// idleRooms spreads n sockets over rooms of at most size.
+func idleRooms(n, size int) []int {
+	counts := make([]int, (n+size-1)/size)
+	for i := range n {
+		counts[i%len(counts)]++
+	}
+	return counts
+}
+
+// idle is the idle test: the server's memory settled before and after n
+// sockets connect and join their rooms.
 func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	cfg := r.cfg
 	if r.sampler == nil {
 		return nil, errors.New("idle test: no way to read the server's memory (give the server's pid or a /metrics endpoint)")
 	}
-	nRooms := (cfg.Idle + cfg.IdleRoomSize - 1) / cfg.IdleRoomSize
-	counts := make([]int, nRooms)
-	for i := range cfg.Idle {
-		counts[i%nRooms]++
-	}
+	counts := idleRooms(cfg.Idle, cfg.IdleRoomSize)
+	nRooms := len(counts)
 	r.tracker = NewTracker(nRooms, 0, 0, 0)
 	r.probes = make([]atomic.Int32, nRooms)
 	res := &Result{Label: cfg.Label, Rooms: nRooms, Clients: cfg.Idle, IdleConns: cfg.Idle}
@@ -765,7 +773,6 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpuBefore := before.CPU
 	res.LoadAvg = LoadAvg()
 	start := time.Now()
 	if err := r.connectAll(ctx, wsURL, counts, 0, nil, creds); err != nil {
@@ -785,12 +792,7 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	if d := r.c.disconnects.Load(); d > 0 {
 		return nil, fmt.Errorf("idle test: %d sockets dropped while idle: %v", d, r.errors())
 	}
-	res.RSSBeforeMB, res.RSSIdleMB = mb(before.RSS), mb(after.RSS)
-	res.RSSPerConnKB = float64(after.RSS-before.RSS) / 1024 / float64(cfg.Idle)
-	res.ServerRSSMB = mb(r.sampler.Peak())
-	res.ServerRSSEndMB = mb(after.RSS)
-	res.ServerCPUS = (after.CPU - cpuBefore).Seconds()
-	r.fillCounters(res)
+	r.fillIdle(res, before, after)
 	if cfg.BeforeClose != nil {
 		cfg.BeforeClose()
 	}
@@ -799,6 +801,17 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	fmt.Fprintf(cfg.Progress, "[%s] idle: RSS %.1f MB before, %.1f MB with %d sockets: %.1f KB each\n",
 		cfg.Label, res.RSSBeforeMB, res.RSSIdleMB, cfg.Idle, res.RSSPerConnKB)
 	return res, nil
+}
+
+// fillIdle sets the idle test's memory and CPU figures from the settled
+// readings before and after the sockets joined.
+func (r *run) fillIdle(res *Result, before, after ProcStats) {
+	res.RSSBeforeMB, res.RSSIdleMB = mb(before.RSS), mb(after.RSS)
+	res.RSSPerConnKB = float64(after.RSS-before.RSS) / 1024 / float64(res.IdleConns)
+	res.ServerRSSMB = mb(r.sampler.Peak())
+	res.ServerRSSEndMB = mb(after.RSS)
+	res.ServerCPUS = (after.CPU - before.CPU).Seconds()
+	r.fillCounters(res)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
