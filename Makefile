@@ -147,6 +147,23 @@ d1-web-test:
 bench-load-smoke: build
 	$(GO) test -count=1 -run 'TestSmoke|TestChild' ./loadgen
 	$(BIN) bench load --baseline --codec wasm,go --rooms 2 --clients 15 --senders 3 --rate 0 --duration 2s --drain 5s
+	@if [ -x $(PEER_DIR)/centrifugo ]; then \
+		$(BIN) bench load --peer centrifugo --peer-bin $(PEER_DIR)/centrifugo --codec wasm --rooms 2 --clients 15 --senders 3 --rate 0 --duration 2s --drain 5s; \
+	else echo "bench-load-smoke: Centrifugo not built, peer run skipped (make bench-peer builds it)"; fi
+
+## bench-peer: Centrifugo v6, the peer `bench load --peer centrifugo` compares
+## wasmchannel with, built from the Go module proxy into build/peer (ignored
+## by git), and the configuration bench load runs it with, written beside it
+## for running it by hand (bench load writes a fresh one per run, with its own
+## port and secret). Once built, `make bench-load-smoke` includes the peer.
+PEER_DIR           = build/peer
+CENTRIFUGO_VERSION = v6.9.1
+.PHONY: bench-peer
+bench-peer: build
+	GOBIN=$(CURDIR)/$(PEER_DIR) $(GO) install -ldflags "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=$(CENTRIFUGO_VERSION:v%=%)" \
+		github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	$(BIN) bench centrifugo-config > $(PEER_DIR)/config.json
+	@echo "$(PEER_DIR)/centrifugo and $(PEER_DIR)/config.json are ready: bin/wasmchannel bench load --peer centrifugo ..."
 
 ## fault: the reliability and security tests of issue 7 under the race
 ## detector (SIGKILL durability, full disk, hostile packets and bombs,
