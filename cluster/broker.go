@@ -143,7 +143,7 @@ func (b *Broker) Publish(ev Event) error {
 		return err
 	}
 	if ev.Seq <= 0 {
-		return fmt.Errorf("%w: event without a sequence number", ErrConfig)
+		return fmt.Errorf("%w: event without a sequence number", ErrInvalid)
 	}
 	ev.Origin = b.cfg.NodeID
 	b.mu.Lock()
@@ -192,7 +192,7 @@ func (b *Broker) Typing(room, user string, data []byte) error {
 // those sockets from the store, and Resync re-checks after reconnecting.
 func (b *Broker) Revoke(sessionKey string) error {
 	if sessionKey == "" {
-		return fmt.Errorf("%w: empty session key", ErrConfig)
+		return fmt.Errorf("%w: empty session key", ErrInvalid)
 	}
 	if !b.nc.IsConnected() || b.publishCtl(ctlMsg{Type: ctlRevoke, Key: sessionKey}) != nil {
 		b.stats.revokesDropped.Add(1)

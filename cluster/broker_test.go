@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -338,8 +339,14 @@ func TestRevocationFanOut(t *testing.T) {
 	if s := ns[0].Stats(); s.RevokesOut != 1 {
 		t.Fatalf("revokes out %d", s.RevokesOut)
 	}
-	if err := ns[0].Revoke(""); err == nil {
-		t.Fatal("empty session key accepted")
+	if err := ns[0].Revoke(""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty session key: %v, want ErrInvalid", err)
+	}
+	if err := ns[0].Publish(Event{Room: room}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("event without seq: %v, want ErrInvalid", err)
+	}
+	if err := ns[0].Publish(Event{Room: "", Seq: 1}); !errors.Is(err, ErrRoom) {
+		t.Fatalf("event without room: %v, want ErrRoom", err)
 	}
 }
 
@@ -378,6 +385,17 @@ func TestTypingIsNotSequenced(t *testing.T) {
 	}
 	if s := a.Stats(); s.TypingOut != 1 || s.TypingDropped != 1 {
 		t.Fatalf("typing stats while down: %+v", s)
+	}
+	// Shutting down while NATS is away does not wait for it.
+	start := time.Now()
+	if err := a.Close(); err != nil {
+		t.Fatalf("close while degraded: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("close while degraded took %s", d)
+	}
+	if _, err := a.SetLocal(room, []string{"x"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetLocal after Close: %v, want ErrClosed", err)
 	}
 }
 

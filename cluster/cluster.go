@@ -36,6 +36,9 @@ var (
 	ErrClosed = errors.New("cluster: closed")
 	// ErrRoom means a room name cannot be carried (empty or too long).
 	ErrRoom = errors.New("cluster: invalid room name")
+	// ErrInvalid means an argument was refused: an event without a
+	// sequence number, or an empty session key.
+	ErrInvalid = errors.New("cluster: invalid argument")
 	// ErrWire means a message from NATS could not be decoded; it is
 	// counted and dropped, never delivered.
 	ErrWire = errors.New("cluster: malformed message")
