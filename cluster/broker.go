@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,8 +39,10 @@ type Broker struct {
 	published map[string]pubMark
 
 	// pubMu orders presence publishes, so a full heartbeat read before a
-	// change never lands after the change's own announcement.
+	// change never lands after the change's own announcement; it guards
+	// hbGen too.
 	pubMu sync.Mutex
+	hbGen uint64
 
 	wg    sync.WaitGroup
 	done  chan struct{}
@@ -351,7 +354,13 @@ func (b *Broker) onCtl(m *nats.Msg) {
 		b.tellOnline(changes)
 	case ctlHeartbeat:
 		b.mu.Lock()
-		changes := b.pres.recount(b.pres.apply(c.Node, c.Full, c.Rooms, time.Now()))
+		var changed []string
+		if c.Full && c.Parts > 1 {
+			changed = b.pres.applyPart(c.Node, c.Gen, c.Parts, c.Rooms, time.Now())
+		} else {
+			changed = b.pres.apply(c.Node, c.Full, c.Rooms, time.Now())
+		}
+		changes := b.pres.recount(changed)
 		var hints []func()
 		for room, seq := range c.Seqs {
 			if rs := b.rooms[room]; rs != nil {
@@ -373,7 +382,8 @@ func (b *Broker) tellOnline(changes []online) {
 	}
 }
 
-// heartbeat publishes this node's full presence and recent Seqs.
+// heartbeat publishes this node's full presence and recent Seqs, in as
+// many parts as NATS's payload limit needs.
 func (b *Broker) heartbeat() {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
@@ -387,21 +397,82 @@ func (b *Broker) heartbeat() {
 		rooms[r] = us
 	}
 	now := time.Now()
-	var seqs map[string]int64
+	seqs := make(map[string]int64)
 	for r, m := range b.published {
 		if now.Sub(m.at) > publishedTTL {
 			delete(b.published, r)
 			continue
 		}
-		if seqs == nil {
-			seqs = make(map[string]int64)
-		}
 		seqs[r] = m.seq
 	}
 	b.mu.Unlock()
-	if b.nc.IsConnected() {
-		_ = b.publishCtl(ctlMsg{Type: ctlHeartbeat, Full: true, Rooms: rooms, Seqs: seqs})
+	if !b.nc.IsConnected() {
+		return
 	}
+	limit := b.cfg.partBytes
+	if limit <= 0 {
+		// Half the server's limit leaves room for JSON escaping.
+		limit = int(b.nc.MaxPayload() / 2)
+	}
+	b.hbGen++
+	parts := splitPresence(rooms, seqs, limit)
+	for i, p := range parts {
+		c := ctlMsg{Type: ctlHeartbeat, Full: true, Rooms: p.rooms, Seqs: p.seqs}
+		if len(parts) > 1 {
+			c.Gen, c.Part, c.Parts = b.hbGen, i+1, len(parts)
+		}
+		if err := b.publishCtl(c); err != nil {
+			b.log.Error("cluster: heartbeat not sent", "part", i+1, "parts", len(parts), "err", err)
+			return
+		}
+	}
+}
+
+// presencePart is one message's share of a full presence.
+type presencePart struct {
+	rooms map[string][]string
+	seqs  map[string]int64
+}
+
+// splitPresence packs rooms (a room's users may be split) and seqs into
+// parts of about limit bytes of JSON each; always at least one part.
+func splitPresence(rooms map[string][]string, seqs map[string]int64, limit int) []*presencePart {
+	const overhead = 128 // the message's other fields
+	limit = max(limit, 2*overhead)
+	var parts []*presencePart
+	size := 0
+	// take returns the part that has room for need more bytes.
+	take := func(need int) *presencePart {
+		if len(parts) == 0 || size+need > limit && size > overhead {
+			parts = append(parts, &presencePart{rooms: map[string][]string{}, seqs: map[string]int64{}})
+			size = overhead
+		}
+		size += need
+		return parts[len(parts)-1]
+	}
+	names := make([]string, 0, len(rooms))
+	for r := range rooms {
+		names = append(names, r)
+	}
+	slices.Sort(names)
+	for _, r := range names {
+		p := take(len(r) + 6)
+		p.rooms[r] = []string{}
+		for _, u := range rooms[r] {
+			if q := take(len(u) + 3); q != p {
+				p = q
+				size += len(r) + 6 // the room's key again in the new part
+			}
+			p.rooms[r] = append(p.rooms[r], u)
+		}
+	}
+	for r, q := range seqs {
+		take(len(r) + 26).seqs[r] = q
+	}
+	if len(parts) == 0 {
+		take(0)
+	}
+	return parts
 }
 
 func (b *Broker) publishCtl(c ctlMsg) error {
@@ -569,7 +640,7 @@ type Stats struct {
 // Stats returns the current counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	rooms, peers, ever := len(b.rooms), len(b.pres.peers), b.pres.ever
+	rooms, peers, ever := len(b.rooms), len(b.pres.peers), len(b.pres.ever)
 	b.mu.Unlock()
 	st := Stats{
 		NodeID: b.cfg.NodeID, Connected: b.nc.IsConnected(),

@@ -135,6 +135,10 @@ type Config struct {
 	Timeout time.Duration
 	// Log receives connection changes and anomalies; nil is slog.Default.
 	Log *slog.Logger
+
+	// partBytes overrides the heartbeat part size (tests); 0 is half of
+	// the server's max_payload.
+	partBytes int
 }
 
 // DefaultConfig is the one source of the cluster's defaults.

@@ -14,13 +14,18 @@ type presence struct {
 	// shown is the count last given to the hub per local room, so Online
 	// fires only on a change.
 	shown map[string]int
-	// ever counts distinct peers heard from since start.
-	ever int
+	// ever holds every peer id heard from since start.
+	ever map[string]struct{}
 }
 
 type peer struct {
 	seen  time.Time
 	rooms map[string][]string
+	// A multi-part full presence being gathered: its generation, parts
+	// received, and rooms so far.
+	gen    uint64
+	got    int
+	staged map[string][]string
 }
 
 func newPresence() *presence {
@@ -28,6 +33,7 @@ func newPresence() *presence {
 		local: make(map[string][]string),
 		peers: make(map[string]*peer),
 		shown: make(map[string]int),
+		ever:  make(map[string]struct{}),
 	}
 }
 
@@ -74,7 +80,7 @@ func (p *presence) apply(node string, full bool, rooms map[string][]string, now 
 	if pr == nil {
 		pr = &peer{rooms: make(map[string][]string)}
 		p.peers[node] = pr
-		p.ever++
+		p.ever[node] = struct{}{}
 	}
 	pr.seen = now
 	var changed []string
@@ -99,6 +105,31 @@ func (p *presence) apply(node string, full bool, rooms map[string][]string, now 
 		}
 	}
 	return changed
+}
+
+// applyPart gathers one part of a full presence and applies the whole
+// once its last part is in; it returns the rooms whose users changed.
+// Parts of one publisher arrive in order, so a new generation simply
+// replaces an unfinished one (as after a lost part, or a restart).
+func (p *presence) applyPart(node string, gen uint64, parts int, rooms map[string][]string, now time.Time) []string {
+	pr := p.peers[node]
+	if pr == nil {
+		p.apply(node, false, nil, now)
+		pr = p.peers[node]
+	}
+	pr.seen = now
+	if pr.staged == nil || pr.gen != gen {
+		pr.gen, pr.got, pr.staged = gen, 0, make(map[string][]string)
+	}
+	for r, us := range rooms {
+		pr.staged[r] = append(pr.staged[r], us...)
+	}
+	if pr.got++; pr.got < parts {
+		return nil
+	}
+	full := pr.staged
+	pr.staged = nil
+	return p.apply(node, true, full, now)
 }
 
 // drop forgets a peer (goodbye or expiry) and returns its rooms.

@@ -96,6 +96,9 @@ const (
 	ctlRevoke    = "revoke" // close this session's sockets everywhere
 )
 
+// maxParts bounds a full heartbeat's parts (a peer's staging memory).
+const maxParts = 1024
+
 type ctlMsg struct {
 	Type string `json:"t"`
 	Node string `json:"n"`
@@ -103,6 +106,12 @@ type ctlMsg struct {
 	// only the rooms that changed, an empty list meaning none left.
 	Full  bool                `json:"f,omitempty"`
 	Rooms map[string][]string `json:"r,omitempty"`
+	// A full presence too large for one message goes in Parts parts of
+	// one Gen; a room's users may span parts. It replaces the old one
+	// only once every part has arrived.
+	Gen   uint64 `json:"g,omitempty"`
+	Part  int    `json:"p,omitempty"`
+	Parts int    `json:"ps,omitempty"`
 	// Seqs is the newest Seq the sender published per room, so a peer
 	// notices a lost tail (no later event to reveal the gap).
 	Seqs map[string]int64 `json:"s,omitempty"`
@@ -117,6 +126,9 @@ func decodeCtl(b []byte) (ctlMsg, error) {
 	}
 	if m.Node == "" {
 		return m, fmt.Errorf("%w: control without node", ErrWire)
+	}
+	if m.Parts < 0 || m.Parts > maxParts || m.Part < 0 || m.Part > m.Parts {
+		return m, fmt.Errorf("%w: part %d of %d", ErrWire, m.Part, m.Parts)
 	}
 	switch m.Type {
 	case ctlHeartbeat, ctlHello, ctlBye:
