@@ -9,8 +9,9 @@ BIN       ?= bin/wasmchannel
 
 # Debian packages the checks need: Rust for wasm32 (make wasm), clang and wabt
 # (make codecs), lz4 (frames from the reference tool in the Rust tests),
-# Chromium and Node for the browser tests and the Better Auth reference server.
-APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt lz4 chromium nodejs npm
+# Chromium and Node for the browser tests and the Better Auth reference server,
+# PostgreSQL for the tests of the PostgreSQL store (internal/pgtest).
+APT_PKGS  = rustc libstd-rust-dev-wasm32 lld clang wabt lz4 chromium nodejs npm postgresql
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   = -X main.version=$(VERSION)
 
@@ -80,6 +81,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./codec
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
+	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
@@ -110,7 +112,8 @@ CODECS_CC     ?= clang
 WAT2WASM      ?= wat2wasm
 CODECS_CFLAGS  = --target=wasm32-unknown-unknown -O2 -nostdlib -ffreestanding -mbulk-memory \
 	-Wall -Wextra -Werror -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first
-CODECS_WAT     = missing_export wrong_version trap_decode loop_forever grow_memory bad_pointer
+CODECS_WAT     = missing_export wrong_version trap_decode loop_forever grow_memory bad_pointer \
+	bindgen_throw bindgen_unknown_import bindgen_wrong_signature bindgen_missing_export
 
 codecs:
 	cd testdata/codecs && $(CODECS_CC) $(CODECS_CFLAGS) -o $(CODECS_OUT)/storeonly.wasm storeonly.c

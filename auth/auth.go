@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
@@ -39,10 +38,17 @@ var (
 	ErrInvalidCallbackURL  = errors.New("auth: invalid callback url")
 	ErrTooManyRequests     = errors.New("auth: too many requests")
 	ErrWeakSecret          = errors.New("auth: secret too short")
+	// ErrInvalidPassword is a wrong current password on change-password
+	// (Better Auth's 400 INVALID_PASSWORD, not a sign-in failure).
+	ErrInvalidPassword = errors.New("auth: invalid password")
+	// ErrNothingToUpdate is an update-user request that names no field.
+	ErrNothingToUpdate = errors.New("auth: no fields to update")
 )
 
-// RateLimitError is returned by SignIn when the brute-force limiter refuses
-// an attempt. errors.Is(err, ErrTooManyRequests) holds.
+// RateLimitError is returned when a limit refuses a request: the
+// brute-force limiter on sign-in, sign-ups per address, or new sessions per
+// account. errors.Is(err, ErrTooManyRequests) holds; answer 429 with
+// Retry-After.
 type RateLimitError struct {
 	RetryAfter time.Duration
 }
@@ -54,21 +60,24 @@ func (e *RateLimitError) Error() string {
 // Is makes errors.Is(err, ErrTooManyRequests) true.
 func (e *RateLimitError) Is(target error) bool { return target == ErrTooManyRequests }
 
-// Store is the part of chat.Store the auth core needs. Keeping it small lets the
-// unit tests use an in-memory fake.
+// Store is the part of chat.Store the auth core needs, so that what it
+// depends on is visible in one place.
 type Store interface {
 	CreateUser(ctx context.Context, u chat.User, passwordHash string) error
 	UserByEmail(ctx context.Context, email string) (chat.User, string, error)
+	UpdateUser(ctx context.Context, id string, ch chat.UserChange, updatedAt time.Time) (chat.User, error)
+	SetPassword(ctx context.Context, userID, passwordHash string, updatedAt time.Time) error
 	CreateSession(ctx context.Context, s chat.Session) error
 	SessionByTokenHash(ctx context.Context, tokenHash string) (chat.Session, chat.User, error)
+	SessionsByUser(ctx context.Context, userID string) ([]chat.Session, error)
 	ExtendSession(ctx context.Context, id string, expiresAt, updatedAt time.Time) error
 	DeleteSession(ctx context.Context, tokenHash string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteOtherSessions(ctx context.Context, userID, keepTokenHash string) error
 }
 
-// Defaults from http-api.md § Auth and Better Auth's own defaults.
+// Fixed by Better Auth's behaviour rather than by configuration.
 const (
-	DefaultSessionTTL = 7 * 24 * time.Hour
-	DefaultUpdateAge  = 24 * time.Hour
 	// dontRememberTTL is the lifetime of a rememberMe:false session; Better
 	// Auth fixes it at one day and never extends it.
 	dontRememberTTL = 24 * time.Hour
@@ -76,7 +85,28 @@ const (
 	MinSecretLen = 32
 )
 
-// Config tunes the Service. Zero values take the documented defaults.
+// Defaults of Config, from http-api.md § Auth and Better Auth's own
+// defaults; DefaultConfig is the one place they are gathered.
+const (
+	DefaultSessionTTL = 7 * 24 * time.Hour
+	DefaultUpdateAge  = 24 * time.Hour
+	// DefaultHashMemory is two scrypt runs at DefaultScrypt's 32 MiB: a
+	// budget fixed in bytes, so a bigger machine does not hash more at once.
+	DefaultHashMemory = 64 << 20
+	// DefaultHashQueue is how many hashes may wait for the budget; one more
+	// gets ErrBusy at once rather than queueing without bound.
+	DefaultHashQueue = 32
+	// DefaultHashWait bounds the wait in the queue (ErrBusy after it).
+	DefaultHashWait = 5 * time.Second
+	// DefaultBusyRetryAfter is the Retry-After sent with ErrBusy.
+	DefaultBusyRetryAfter = 2 * time.Second
+	// DefaultSameSite is the SameSite attribute of auth cookies, as Better
+	// Auth sets it.
+	DefaultSameSite = "lax"
+)
+
+// Config tunes the Service. Start from DefaultConfig; New also fills zero
+// fields from it.
 type Config struct {
 	// Secret keys the HMAC of session cookies; at least MinSecretLen bytes.
 	Secret []byte
@@ -92,6 +122,14 @@ type Config struct {
 	// Secure marks cookies Secure and gives them Better Auth's "__Secure-"
 	// name prefix; set it when the server is reached over HTTPS.
 	Secure bool
+	// CookieDomain, when set, is the Domain attribute of every auth cookie,
+	// so one sign-in serves sibling subdomains (Better Auth's
+	// crossSubDomainCookies), e.g. "example.com".
+	CookieDomain string
+	// SameSite is "lax" (default), "strict" or "none". "none" lets a front
+	// end on another site send the cookie, and browsers accept it only
+	// with Secure, so Validate refuses it without Secure.
+	SameSite string
 	// Now is the clock (time.Now); tests inject their own.
 	Now func() time.Time
 	// ClientIP names the client of a request for the limiter and the
@@ -101,11 +139,92 @@ type Config struct {
 	// Scrypt is the cost of new password hashes (DefaultScrypt). Tests use
 	// a cheap one; existing hashes keep the cost they were made with.
 	Scrypt ScryptParams
-	// MaxConcurrentHashes bounds simultaneous scrypt runs, each of which
-	// takes 128·N·r bytes (32 MiB by default) (2×GOMAXPROCS).
-	MaxConcurrentHashes int
-	// Limits configures the brute-force limiter on sign-in.
+	// HashMemory is the memory budget in bytes shared by all running
+	// scrypt hashes, each of which takes 128·N·r bytes (DefaultHashMemory).
+	HashMemory int64
+	// HashQueue is how many hashes may wait for that budget
+	// (DefaultHashQueue); HashWait bounds each wait (DefaultHashWait).
+	HashQueue int
+	HashWait  time.Duration
+	// BusyRetryAfter is what ErrBusy tells clients to wait.
+	BusyRetryAfter time.Duration
+	// Limits configures the sign-in, sign-up and new-session limits.
 	Limits Limits
+}
+
+// DefaultConfig is the production configuration without a secret.
+func DefaultConfig() Config {
+	return Config{
+		SessionTTL:     DefaultSessionTTL,
+		UpdateAge:      DefaultUpdateAge,
+		SameSite:       DefaultSameSite,
+		Scrypt:         DefaultScrypt,
+		HashMemory:     DefaultHashMemory,
+		HashQueue:      DefaultHashQueue,
+		HashWait:       DefaultHashWait,
+		BusyRetryAfter: DefaultBusyRetryAfter,
+		Limits:         DefaultLimits(),
+	}
+}
+
+// ErrConfig wraps every problem Validate finds.
+var ErrConfig = errors.New("auth: invalid configuration")
+
+// Validate reports a configuration New would refuse, with a message meant
+// for the operator who set it. Call it at start-up, before New.
+func (c Config) Validate() error {
+	if len(c.Secret) == 0 {
+		return fmt.Errorf("%w: empty secret", ErrConfig)
+	}
+	ss, err := parseSameSite(c.SameSite)
+	if err != nil {
+		return err
+	}
+	if ss == http.SameSiteNoneMode && !c.Secure {
+		return fmt.Errorf("%w: SameSite=None cookies need Secure cookies (HTTPS; --secure-cookies): browsers drop a SameSite=None cookie that is not Secure", ErrConfig)
+	}
+	if c.CookieDomain != "" && !validCookieDomain(c.CookieDomain) {
+		return fmt.Errorf("%w: cookie domain %q is not a host name such as \"example.com\"", ErrConfig, c.CookieDomain)
+	}
+	if c.HashMemory < 0 || c.HashQueue < 0 || c.HashWait < 0 {
+		return fmt.Errorf("%w: negative password-hash budget", ErrConfig)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = d.SessionTTL
+	}
+	if c.UpdateAge <= 0 {
+		c.UpdateAge = d.UpdateAge
+	}
+	if c.SameSite == "" {
+		c.SameSite = d.SameSite
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = PeerIP
+	}
+	c.Scrypt = c.Scrypt.withDefaults()
+	if c.HashMemory <= 0 {
+		c.HashMemory = d.HashMemory
+	}
+	if c.HashQueue <= 0 {
+		c.HashQueue = d.HashQueue
+	}
+	if c.HashWait <= 0 {
+		c.HashWait = d.HashWait
+	}
+	if c.BusyRetryAfter <= 0 {
+		c.BusyRetryAfter = d.BusyRetryAfter
+	}
+	c.Limits = c.Limits.withDefaults()
+	return c
 }
 
 // Identity is who a request belongs to.
@@ -130,7 +249,8 @@ type Service struct {
 	secret   []byte
 	trusted  []originPattern
 	limiter  *limiter
-	hashSem  chan struct{}
+	hashes   *hashBudget
+	sameSite http.SameSite
 	dummyMu  sync.Mutex
 	dummy    string // hash spent on unknown emails, made on first use
 	scrypt   ScryptParams
@@ -139,39 +259,28 @@ type Service struct {
 	dataName string
 }
 
-// New builds a Service. It panics on an empty secret, which would make
-// every cookie forgeable; SecretFromStore always yields one.
+// New builds a Service. It panics on a configuration Validate refuses
+// (an empty secret would make every cookie forgeable); call Validate first
+// to report it properly.
 func New(store Store, cfg Config, log *slog.Logger) *Service {
-	if len(cfg.Secret) == 0 {
-		panic("auth.New: empty secret")
+	if err := cfg.Validate(); err != nil {
+		panic("auth.New: " + err.Error())
 	}
-	if cfg.SessionTTL <= 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
-	if cfg.UpdateAge <= 0 {
-		cfg.UpdateAge = DefaultUpdateAge
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.ClientIP == nil {
-		cfg.ClientIP = PeerIP
-	}
-	if cfg.MaxConcurrentHashes <= 0 {
-		cfg.MaxConcurrentHashes = 2 * runtime.GOMAXPROCS(0)
-	}
+	cfg = cfg.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	sameSite, _ := parseSameSite(cfg.SameSite)
 	s := &Service{
-		store:   store,
-		cfg:     cfg,
-		log:     log,
-		secret:  append([]byte(nil), cfg.Secret...),
-		trusted: parseOrigins(cfg.TrustedOrigins),
-		limiter: newLimiter(cfg.Limits.withDefaults()),
-		hashSem: make(chan struct{}, cfg.MaxConcurrentHashes),
-		scrypt:  cfg.Scrypt.withDefaults(),
+		store:    store,
+		cfg:      cfg,
+		log:      log,
+		secret:   append([]byte(nil), cfg.Secret...),
+		trusted:  parseOrigins(cfg.TrustedOrigins),
+		limiter:  newLimiter(cfg.Limits),
+		hashes:   newHashBudget(cfg.HashMemory, cfg.HashQueue, cfg.HashWait, cfg.BusyRetryAfter),
+		sameSite: sameSite,
+		scrypt:   cfg.Scrypt,
 	}
 	prefix := ""
 	if cfg.Secure {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -109,10 +110,46 @@ func (s *Service) cookie(name, value string) *http.Cookie {
 		Name:     name,
 		Value:    value,
 		Path:     "/",
-		HttpOnly: true,
+		Domain:   s.cfg.CookieDomain,
+		HttpOnly: true, // Better Auth's clients never read it; scripts must not
 		Secure:   s.cfg.Secure,
-		SameSite: http.SameSiteLaxMode,
+		SameSite: s.sameSite,
 	}
+}
+
+// parseSameSite reads Config.SameSite ("" is the default, lax).
+func parseSameSite(v string) (http.SameSite, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "lax":
+		return http.SameSiteLaxMode, nil
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "none":
+		return http.SameSiteNoneMode, nil
+	}
+	return 0, fmt.Errorf("%w: SameSite %q is not one of lax, strict, none", ErrConfig, v)
+}
+
+// validCookieDomain accepts a host name such as "example.com" or
+// ".example.com": letters, digits and hyphens in non-empty dot-separated
+// labels. Go's http.SetCookie silently drops a Domain it cannot use, so
+// this check turns that into an error at start-up.
+func validCookieDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !isAlnum(c) && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // exposeHeader adds name to Access-Control-Expose-Headers, keeping what is

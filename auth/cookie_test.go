@@ -4,11 +4,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSignFormat(t *testing.T) {
@@ -204,5 +206,109 @@ func TestClearSessionCookies(t *testing.T) {
 		if !strings.HasPrefix(sc[i], p) || !strings.Contains(sc[i], "Max-Age=0") || !strings.Contains(sc[i], "Path=/") {
 			t.Errorf("cookie %d = %q, want %s...Max-Age=0", i, sc[i], p)
 		}
+	}
+}
+
+// attrs parses one Set-Cookie line into its name and attributes (lower-cased
+// keys; flags map to "").
+func attrs(line string) (string, map[string]string) {
+	parts := strings.Split(line, ";")
+	name, _, _ := strings.Cut(parts[0], "=")
+	m := map[string]string{}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		m[strings.ToLower(k)] = v
+	}
+	return name, m
+}
+
+// TestCookieAttributes: Domain and SameSite as an operator sets them, on
+// every cookie set and on every cookie sign-out clears, so the browser
+// replaces the cookie it holds rather than keeping it (issue 12, §2).
+func TestCookieAttributes(t *testing.T) {
+	cases := []struct {
+		name, domain, sameSite string
+		secure                 bool
+		wantDomain, wantSS     string
+	}{
+		{"default", "", "", false, "", "Lax"},
+		{"strict", "", "strict", false, "", "Strict"},
+		{"none secure cross-subdomain", "example.com", "none", true, "example.com", "None"},
+		{"leading dot", ".example.com", "Lax", false, "example.com", "Lax"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil, func(c *Config) {
+				c.CookieDomain, c.SameSite, c.Secure = tc.domain, tc.sameSite, tc.secure
+			})
+			set := httptest.NewRecorder()
+			f.svc.SetSessionCookie(set, "tok_123", false)
+			clear := httptest.NewRecorder()
+			f.svc.ClearSessionCookies(clear)
+			lines := append(set.Header().Values("Set-Cookie"), clear.Header().Values("Set-Cookie")...)
+			if len(lines) != 5 {
+				t.Fatalf("Set-Cookie lines %q", lines)
+			}
+			for _, line := range lines {
+				name, a := attrs(line)
+				if a["domain"] != tc.wantDomain {
+					t.Errorf("%s: Domain %q, want %q", name, a["domain"], tc.wantDomain)
+				}
+				if a["samesite"] != tc.wantSS {
+					t.Errorf("%s: SameSite %q, want %q", name, a["samesite"], tc.wantSS)
+				}
+				if _, ok := a["httponly"]; !ok {
+					t.Errorf("%s: not HttpOnly", name)
+				}
+				if _, ok := a["secure"]; ok != tc.secure {
+					t.Errorf("%s: Secure = %v, want %v", name, ok, tc.secure)
+				}
+				if a["path"] != "/" {
+					t.Errorf("%s: Path %q", name, a["path"])
+				}
+			}
+		})
+	}
+}
+
+// TestConfigValidate: settings a browser would silently ignore are refused
+// at start with a message that names the fix.
+func TestConfigValidate(t *testing.T) {
+	base := DefaultConfig()
+	base.Secret = []byte(testSecret)
+	if err := base.Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"SameSite none without Secure", func(c *Config) { c.SameSite = "none" }, "Secure"},
+		{"unknown SameSite", func(c *Config) { c.SameSite = "sometimes" }, "lax, strict, none"},
+		{"domain with scheme", func(c *Config) { c.CookieDomain = "https://example.com" }, "host name"},
+		{"domain with port", func(c *Config) { c.CookieDomain = "example.com:443" }, "host name"},
+		{"no secret", func(c *Config) { c.Secret = nil }, "secret"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.mod(&c)
+			err := c.Validate()
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want ErrConfig mentioning %q", err, tc.want)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Fatal("New accepted a configuration Validate refuses")
+				}
+			}()
+			New(openStore(t, time.Now), c, nil)
+		})
+	}
+	ok := base
+	ok.SameSite, ok.Secure = "none", true
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("SameSite none with Secure: %v", err)
 	}
 }

@@ -92,8 +92,8 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		"url cookie":      url.QueryEscape(Sign([]byte(testSecret), iss2.Token)),
 		"secret":          testSecret,
 		"secret hex":      hex.EncodeToString([]byte(testSecret)),
-		"password hash":   f.store.hashes[iss.User.ID],
-		"hash salt field": strings.Split(f.store.hashes[iss.User.ID], "$")[3],
+		"password hash":   passwordHash(t, f.store, iss.User.Email),
+		"hash salt field": strings.Split(passwordHash(t, f.store, iss.User.Email), "$")[3],
 	}
 	for name, s := range secrets {
 		if s != "" && strings.Contains(out, s) {

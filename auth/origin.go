@@ -156,14 +156,27 @@ func (s *Service) CheckLoginOrigin(r *http.Request) error {
 	return nil
 }
 
-// CheckCallbackURL accepts a relative path ("/home", not "//host") or an
-// absolute URL on a trusted origin; anything else is ErrInvalidCallbackURL,
-// so sign-in cannot be used as an open redirect.
+// CheckCallbackURL accepts a same-origin path ("/home", "/a?b=c#d") or an
+// absolute http(s) URL on a trusted origin; anything else is
+// ErrInvalidCallbackURL, so sign-in cannot be used as an open redirect.
+// Control characters, spaces, backslashes and non-ASCII bytes are refused
+// anywhere: browsers strip tabs and newlines from a URL and read "\" as
+// "/", so "/<tab>/evil.example" and `/\evil.example` would both leave the
+// site. A path may not start with "//" or its percent-encoded forms.
 func (s *Service) CheckCallbackURL(r *http.Request, callback string) error {
 	if callback == "" {
 		return nil
 	}
-	if strings.HasPrefix(callback, "/") && !strings.HasPrefix(callback, "//") && !strings.Contains(callback, `\`) {
+	for i := 0; i < len(callback); i++ {
+		if c := callback[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return ErrInvalidCallbackURL
+		}
+	}
+	if strings.HasPrefix(callback, "/") {
+		rest := strings.ToLower(callback[1:])
+		if strings.HasPrefix(rest, "/") || strings.HasPrefix(rest, "%2f") || strings.HasPrefix(rest, "%5c") {
+			return ErrInvalidCallbackURL
+		}
 		return nil
 	}
 	if o, ok := originOf(callback); ok && s.trustedOrigin(r, o) {

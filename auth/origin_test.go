@@ -107,6 +107,23 @@ func TestCheckCallbackURL(t *testing.T) {
 		"javascript:alert(1)":               false,
 		"https://app.example.com.evil.net/": false,
 		"home":                              false,
+		// Browsers drop tabs and newlines and read "\" as "/", so each of
+		// these lands on evil.example (issue 15, finding 4).
+		"/\t/evil.example":                       false,
+		"/\n/evil.example":                       false,
+		"/\r/evil.example":                       false,
+		"/\x00/evil.example":                     false,
+		"\t//evil.example":                       false,
+		"//evil":                                 false,
+		"/\\evil":                                false,
+		"/%2f/evil.example":                      false,
+		"/%5C/evil.example":                      false,
+		"https://evil.example":                   false,
+		"https://app.example.com\\@evil.example": false,
+		"https://app.example.com/\tx":            false,
+		"/ok path":                               false,
+		"/caf\u00e9":                             false,
+		"/%09/still-here":                        true,
 	}
 	for cb, ok := range cases {
 		t.Run(cb, func(t *testing.T) {

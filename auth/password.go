@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
@@ -25,6 +26,12 @@ type ScryptParams struct {
 // DefaultScrypt matches Better Auth's cost (N=16384, r=16, p=1: 32 MiB,
 // tens of milliseconds per hash), so a login costs the same on both servers.
 var DefaultScrypt = ScryptParams{LogN: 14, R: 16, P: 1}
+
+// TestScrypt is a deliberately weak cost (2 KiB, microseconds) for tests
+// and load generators, so that they exercise the real hashing path without
+// spending 32 MiB and tens of milliseconds per sign-in. Never serve users
+// with it. It is the one such cost; tests elsewhere use it too.
+var TestScrypt = ScryptParams{LogN: 4, R: 1, P: 1}
 
 // Bounds on parameters read back from stored hashes, so a corrupted row
 // cannot make one sign-in allocate gigabytes.
@@ -47,6 +54,12 @@ func (p ScryptParams) withDefaults() ScryptParams {
 		return DefaultScrypt
 	}
 	return p
+}
+
+// Memory is the bytes one hash at this cost allocates (128·N·r, the V
+// array that dominates scrypt's memory), what the hashing budget counts.
+func (p ScryptParams) Memory() int64 {
+	return 128 * int64(p.R) << p.LogN
 }
 
 func (p ScryptParams) valid() bool {
@@ -81,24 +94,36 @@ func HashPassword(password string, p ScryptParams) (string, error) {
 // (N=16384, r=16, p=1, the hex salt string used as the salt bytes), so
 // accounts exported from a Better Auth database keep working.
 func VerifyPassword(hash, password string) (bool, error) {
-	var (
-		salt, want []byte
-		p          ScryptParams
-		err        error
-	)
-	if strings.HasPrefix(hash, "$scrypt$") {
-		p, salt, want, err = parsePHC(hash)
-	} else {
-		p, salt, want, err = parseBetterAuth(hash)
-	}
+	ph, err := parseHash(hash)
 	if err != nil {
 		return false, err
 	}
-	got, err := deriveKey([]byte(norm.NFKC.String(password)), salt, 1<<p.LogN, p.R, p.P, len(want))
+	return ph.verify(password)
+}
+
+// parsedHash is a stored hash split into its parts.
+type parsedHash struct {
+	p          ScryptParams
+	salt, want []byte
+}
+
+func parseHash(hash string) (parsedHash, error) {
+	var ph parsedHash
+	var err error
+	if strings.HasPrefix(hash, "$scrypt$") {
+		ph.p, ph.salt, ph.want, err = parsePHC(hash)
+	} else {
+		ph.p, ph.salt, ph.want, err = parseBetterAuth(hash)
+	}
+	return ph, err
+}
+
+func (ph parsedHash) verify(password string) (bool, error) {
+	got, err := deriveKey([]byte(norm.NFKC.String(password)), ph.salt, 1<<ph.p.LogN, ph.p.R, ph.p.P, len(ph.want))
 	if err != nil {
 		return false, fmt.Errorf("verify password: %w", err)
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return subtle.ConstantTimeCompare(got, ph.want) == 1, nil
 }
 
 // parsePHC reads "$scrypt$ln=..,r=..,p=..$salt$key".
@@ -159,34 +184,59 @@ func parseBetterAuth(hash string) (ScryptParams, []byte, []byte, error) {
 	return ScryptParams{LogN: 14, R: 16, P: 1}, []byte(salt), key, nil
 }
 
-// hashBounded runs HashPassword under the concurrency bound.
+// hashBounded runs HashPassword within the memory budget; ErrBusy when the
+// budget's queue is full.
 func (s *Service) hashBounded(ctx context.Context, password string) (string, error) {
-	if err := s.acquireHash(ctx); err != nil {
+	n, err := s.hashes.acquire(ctx, s.scrypt.Memory())
+	if err != nil {
 		return "", err
 	}
-	defer s.releaseHash()
+	defer s.hashes.release(n)
 	return HashPassword(password, s.scrypt)
 }
 
-// verifyBounded runs VerifyPassword under the concurrency bound.
-func (s *Service) verifyBounded(ctx context.Context, hash, password string) (bool, error) {
-	if err := s.acquireHash(ctx); err != nil {
+// checkPassword verifies password against hash as one guess at email from
+// ip. A locked pair or address is refused (*RateLimitError) before
+// queueing for the hasher; the guess is counted only once the hasher's
+// budget is held, so ErrBusy costs the client no attempt, and the count is
+// taken under the limiter's lock, so parallel guesses cannot pass the
+// limit together. A match forgets the pair's failures. A malformed stored
+// hash is logged and never matches.
+func (s *Service) checkPassword(ctx context.Context, email, ip, hash, password string) (bool, error) {
+	if wait, ok := s.limiter.peek(email, ip, s.cfg.Now()); !ok {
+		return false, s.refuseGuess(email, ip, wait)
+	}
+	ph, perr := parseHash(hash)
+	mem := ph.p.Memory()
+	if perr != nil {
+		mem = 0
+	}
+	n, err := s.hashes.acquire(ctx, mem)
+	if err != nil {
 		return false, err
 	}
-	defer s.releaseHash()
-	return VerifyPassword(hash, password)
-}
-
-func (s *Service) acquireHash(ctx context.Context) error {
-	select {
-	case s.hashSem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for password hasher: %w", ctx.Err())
+	defer s.hashes.release(n)
+	if wait, ok := s.limiter.begin(email, ip, s.cfg.Now()); !ok {
+		return false, s.refuseGuess(email, ip, wait)
 	}
+	if perr != nil {
+		s.log.Error("auth: stored password hash is malformed", "email", email)
+		return false, nil
+	}
+	ok, err := ph.verify(password)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		s.limiter.succeeded(email, ip)
+	}
+	return ok, nil
 }
 
-func (s *Service) releaseHash() { <-s.hashSem }
+func (s *Service) refuseGuess(email, ip string, wait time.Duration) error {
+	s.log.Warn("auth: password check refused by brute-force limiter", "email", email, "ip", ip, "retry_after", wait.Round(time.Second))
+	return &RateLimitError{RetryAfter: wait}
+}
 
 // dummyHash is a hash of a random password at the current cost. Sign-ins
 // for unknown emails verify against it, so they take as long as real ones

@@ -23,7 +23,7 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := HashPassword(tc.password, cheapScrypt)
+			h, err := HashPassword(tc.password, TestScrypt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,11 +45,11 @@ func TestHashVerifyRoundTrip(t *testing.T) {
 }
 
 func TestHashPasswordSaltsDiffer(t *testing.T) {
-	a, err := HashPassword("password123", cheapScrypt)
+	a, err := HashPassword("password123", TestScrypt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := HashPassword("password123", cheapScrypt)
+	b, err := HashPassword("password123", TestScrypt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,31 +6,35 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
 func TestSecretConfiguredWins(t *testing.T) {
-	store := newMemStore()
+	store := openStore(t, time.Now)
 	const configured = "a-configured-secret-of-enough-length!"
 	got, err := SecretFromStore(context.Background(), store, configured)
 	if err != nil || string(got) != configured {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	if len(store.settings) != 0 {
-		t.Fatal("a configured secret must not be written to the database")
+	if _, err := store.Setting(context.Background(), SecretSetting); !errors.Is(err, chat.ErrNotFound) {
+		t.Fatalf("a configured secret must not be written to the database: %v", err)
 	}
 }
 
 func TestSecretTooShort(t *testing.T) {
-	if _, err := SecretFromStore(context.Background(), newMemStore(), "short"); !errors.Is(err, ErrWeakSecret) {
+	if _, err := SecretFromStore(context.Background(), openStore(t, time.Now), "short"); !errors.Is(err, ErrWeakSecret) {
 		t.Fatalf("err = %v, want ErrWeakSecret", err)
 	}
 }
 
 func TestSecretCorruptSetting(t *testing.T) {
-	store := newMemStore()
-	store.settings[SecretSetting] = "not hex"
+	store := openStore(t, time.Now)
+	if err := store.PutSetting(context.Background(), SecretSetting, "not hex"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := SecretFromStore(context.Background(), store, ""); err == nil {
 		t.Fatal("corrupt stored secret accepted")
 	}
@@ -77,7 +81,7 @@ func TestSecretSurvivesRestart(t *testing.T) {
 	if tok, ok := Verify(s2, signed); !ok || tok != "tok" {
 		t.Fatal("a cookie signed before the restart no longer verifies")
 	}
-	other, err := SecretFromStore(ctx, newMemStore(), "")
+	other, err := SecretFromStore(ctx, openStore(t, time.Now), "")
 	if err != nil || bytes.Equal(other, s1) {
 		t.Fatalf("two databases share a secret: %v", err)
 	}

@@ -76,7 +76,9 @@ func NewID() (string, error) {
 }
 
 // SignUp creates a user and signs them in. Errors: ErrInvalidEmail,
-// ErrPasswordTooShort, ErrPasswordTooLong, ErrUserExists.
+// ErrPasswordTooShort, ErrPasswordTooLong, ErrUserExists, a *RateLimitError
+// when the address has used its sign-up quota, ErrBusy when password
+// hashing is saturated.
 func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	ctx := r.Context()
 	email := NormalizeEmail(in.Email)
@@ -85,6 +87,11 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	}
 	if err := CheckPasswordLength(in.Password); err != nil {
 		return Issued{}, err
+	}
+	ip := limitKey(s.cfg.ClientIP(r))
+	if wait, ok := s.limiter.allowSignUp(ip, s.cfg.Now()); !ok {
+		s.log.Warn("auth: sign-up refused by per-address quota", "ip", ip, "retry_after", wait.Round(time.Second))
+		return Issued{}, &RateLimitError{RetryAfter: wait}
 	}
 	// Checked before hashing so a taken email costs no scrypt run; the
 	// unique index still decides races below.
@@ -115,47 +122,46 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 
 // SignIn checks an email and password and opens a session. A wrong
 // password and an unknown email give the same ErrInvalidCredentials after
-// the same scrypt work. Repeated failures per email or per client IP give a
-// *RateLimitError (errors.Is ErrTooManyRequests) before any password check.
+// the same scrypt work. Before any password check it refuses, with a
+// *RateLimitError (errors.Is ErrTooManyRequests): an (email, address) pair
+// locked out after repeated failures, an address with too many failures,
+// and an account that has opened its quota of sessions (only the owner
+// can fill it, so only the owner sees that refusal). ErrBusy means
+// password hashing is saturated; it costs the client no attempt.
 func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	ctx := r.Context()
 	email := NormalizeEmail(in.Email)
 	if !ValidEmail(email) {
 		return Issued{}, ErrInvalidEmail
 	}
-	ip := s.cfg.ClientIP(r)
+	ip := limitKey(s.cfg.ClientIP(r))
 	now := s.cfg.Now()
-	if wait, ok := s.limiter.begin(email, ip, now); !ok {
-		s.log.Warn("auth: sign-in refused by brute-force limiter", "email", email, "ip", ip, "retry_after", wait.Round(time.Second))
-		return Issued{}, &RateLimitError{RetryAfter: wait}
-	}
 	u, hash, err := s.store.UserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, chat.ErrNotFound):
-		dummy, derr := s.dummyHash()
-		if derr != nil {
-			return Issued{}, fmt.Errorf("sign in: %w", derr)
-		}
-		if _, verr := s.verifyBounded(ctx, dummy, in.Password); verr != nil {
-			return Issued{}, fmt.Errorf("sign in: %w", verr)
-		}
-		s.log.Info("auth: sign-in failed", "email", email, "ip", ip)
-		return Issued{}, ErrInvalidCredentials
-	case err != nil:
+	known := err == nil
+	if err != nil && !errors.Is(err, chat.ErrNotFound) {
 		return Issued{}, fmt.Errorf("sign in: look up email: %w", err)
 	}
-	ok, err := s.verifyBounded(ctx, hash, in.Password)
-	if err != nil && !errors.Is(err, errBadHash) {
+	// Only a correct password adds to this quota, so nobody but the owner
+	// can use it up, and checking it first spares the hash.
+	if known {
+		if wait, ok := s.limiter.sessionQuota(u.ID, now); !ok {
+			s.log.Warn("auth: sign-in refused by per-account session quota", "user_id", u.ID, "ip", ip, "retry_after", wait.Round(time.Second))
+			return Issued{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
+	if !known {
+		if hash, err = s.dummyHash(); err != nil {
+			return Issued{}, fmt.Errorf("sign in: %w", err)
+		}
+	}
+	ok, err := s.checkPassword(ctx, email, ip, hash, in.Password)
+	if err != nil {
 		return Issued{}, fmt.Errorf("sign in: %w", err)
 	}
-	if err != nil {
-		s.log.Error("auth: stored password hash is malformed", "user_id", u.ID)
-	}
-	if !ok {
+	if !ok || !known {
 		s.log.Info("auth: sign-in failed", "email", email, "ip", ip)
 		return Issued{}, ErrInvalidCredentials
 	}
-	s.limiter.succeeded(email, ip)
 	return s.issue(r, u, in.RememberMe)
 }
 
@@ -187,6 +193,7 @@ func (s *Service) issue(r *http.Request, u chat.User, remember bool) (Issued, er
 	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		return Issued{}, fmt.Errorf("create session: %w", err)
 	}
+	s.limiter.sessionOpened(u.ID, s.cfg.Now())
 	s.log.Info("auth: session created", "user_id", u.ID, "session_id", sess.ID)
 	return Issued{User: u, Session: sess, Token: token, Remember: remember}, nil
 }
@@ -235,11 +242,24 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 	return id, nil
 }
 
-// StillValid reports whether id's session still exists and has not
-// expired, without extending it. Long-lived connections (WebSockets) poll
-// it to drop sockets of revoked or expired sessions.
-func (s *Service) StillValid(ctx context.Context, id Identity) error {
-	sess, _, err := s.store.SessionByTokenHash(ctx, id.Session.TokenHash)
+// SessionLive reports whether the session with this token hash still
+// exists and has not expired, without extending it. The hub's session
+// sweep calls it to close the sockets of revoked or expired sessions with
+// 1008. A store error counts as live, and is logged: a transient database
+// failure must not disconnect everyone, and the next sweep asks again.
+func (s *Service) SessionLive(ctx context.Context, tokenHash string) bool {
+	err := s.checkSession(ctx, tokenHash)
+	if err != nil && !errors.Is(err, ErrSessionGone) {
+		s.log.Warn("auth: session check failed; keeping the socket", "err", err)
+		return true
+	}
+	return err == nil
+}
+
+// checkSession is nil for a live session, ErrSessionGone for a missing or
+// expired one, and the store's error otherwise.
+func (s *Service) checkSession(ctx context.Context, tokenHash string) error {
+	sess, _, err := s.store.SessionByTokenHash(ctx, tokenHash)
 	if errors.Is(err, chat.ErrNotFound) {
 		return ErrSessionGone
 	}

@@ -2,128 +2,61 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
-// memStore is an in-memory Store with *sqlite.DB's documented semantics,
-// except that it returns expired sessions, so the Service's own expiry
-// check is what the tests exercise.
-type memStore struct {
-	mu       sync.Mutex
-	users    map[string]chat.User // by email
-	hashes   map[string]string    // password hash by user id
-	sessions map[string]chat.Session
-	settings map[string]string
-}
-
-func newMemStore() *memStore {
-	return &memStore{
-		users:    map[string]chat.User{},
-		hashes:   map[string]string{},
-		sessions: map[string]chat.Session{},
-		settings: map[string]string{},
-	}
-}
-
-func (m *memStore) CreateUser(_ context.Context, u chat.User, hash string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.users[u.Email]; ok {
-		return fmt.Errorf("create user: %w", chat.ErrConflict)
-	}
-	m.users[u.Email] = u
-	m.hashes[u.ID] = hash
-	return nil
-}
-
-func (m *memStore) UserByEmail(_ context.Context, email string) (chat.User, string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[email]
-	if !ok {
-		return chat.User{}, "", fmt.Errorf("user by email: %w", chat.ErrNotFound)
-	}
-	return u, m.hashes[u.ID], nil
-}
-
-func (m *memStore) CreateSession(_ context.Context, s chat.Session) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.sessions[s.TokenHash]; ok {
-		return fmt.Errorf("create session: %w", chat.ErrConflict)
-	}
-	m.sessions[s.TokenHash] = s
-	return nil
-}
-
-func (m *memStore) SessionByTokenHash(_ context.Context, h string) (chat.Session, chat.User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.sessions[h]
-	if !ok {
-		return chat.Session{}, chat.User{}, fmt.Errorf("session: %w", chat.ErrNotFound)
-	}
-	for _, u := range m.users {
-		if u.ID == s.UserID {
-			return s, u, nil
-		}
-	}
-	return chat.Session{}, chat.User{}, fmt.Errorf("session user: %w", chat.ErrNotFound)
-}
-
-func (m *memStore) ExtendSession(_ context.Context, id string, exp, upd time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for h, s := range m.sessions {
-		if s.ID == id {
-			s.ExpiresAt, s.UpdatedAt = exp, upd
-			m.sessions[h] = s
-			return nil
-		}
-	}
-	return fmt.Errorf("extend: %w", chat.ErrNotFound)
-}
-
-func (m *memStore) DeleteSession(_ context.Context, h string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.sessions, h)
-	return nil
-}
-
-func (m *memStore) SettingOrInit(_ context.Context, key string, gen func() (string, error)) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v, ok := m.settings[key]; ok {
-		return v, nil
-	}
-	v, err := gen()
+// openStore opens a real SQLite store in a temporary file on clock, and
+// closes it, after an integrity check, when the test ends.
+func openStore(t testing.TB, clock func() time.Time) *sqlite.DB {
+	t.Helper()
+	d, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "auth.db"), sqlite.WithClock(clock))
 	if err != nil {
-		return "", err
+		t.Fatalf("open store: %v", err)
 	}
-	m.settings[key] = v
-	return v, nil
+	t.Cleanup(func() {
+		if err := d.IntegrityCheck(context.Background()); err != nil {
+			t.Errorf("integrity: %v", err)
+		}
+		if err := d.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return d
 }
 
 // sessionRows is a copy of the sessions table, as a leaked backup would be.
-func (m *memStore) sessionRows() []chat.Session {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]chat.Session, 0, len(m.sessions))
-	for _, s := range m.sessions {
-		out = append(out, s)
+func sessionRows(t testing.TB, d *sqlite.DB) []chat.Session {
+	t.Helper()
+	var out []chat.Session
+	err := d.EachSession(context.Background(), 0, func(ss []chat.Session) error {
+		out = append(out, ss...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read sessions: %v", err)
 	}
 	return out
+}
+
+// passwordHash is the stored hash of email's password.
+func passwordHash(t testing.TB, d *sqlite.DB, email string) string {
+	t.Helper()
+	_, h, err := d.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatalf("user %s: %v", email, err)
+	}
+	return h
 }
 
 // fakeClock is a settable clock.
@@ -146,26 +79,23 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 const testSecret = "unit-test-secret-0123456789abcdef0123"
 
-// cheapScrypt keeps tests fast; production uses DefaultScrypt.
-var cheapScrypt = ScryptParams{LogN: 4, R: 1, P: 1}
-
 type fixture struct {
 	svc   *Service
-	store *memStore
+	store *sqlite.DB
 	clock *fakeClock
 }
 
-// newFixture builds a Service over a memStore with a fake clock; mod may
+// newFixture builds a Service over a real SQLite store with a fake clock; mod may
 // adjust the config first.
 func newFixture(t testing.TB, log *slog.Logger, mod func(*Config)) *fixture {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	store := newMemStore()
+	store := openStore(t, clock.Now)
 	cfg := Config{
 		Secret:         []byte(testSecret),
 		TrustedOrigins: []string{"https://app.example.com"},
 		Now:            clock.Now,
-		Scrypt:         cheapScrypt,
+		Scrypt:         TestScrypt,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -62,6 +62,13 @@ type UserStore interface {
 	UserByEmail(ctx context.Context, email string) (User, string, error)
 	// UserByID returns the user with this id, or ErrNotFound.
 	UserByID(ctx context.Context, id string) (User, error)
+	// UpdateUser applies ch to the user with this id in one statement, sets
+	// its UpdatedAt, and returns the user as stored; an unknown id is
+	// ErrNotFound.
+	UpdateUser(ctx context.Context, id string, ch UserChange, updatedAt time.Time) (User, error)
+	// SetPassword replaces the hash in the user's credential account; a user
+	// without one is ErrNotFound.
+	SetPassword(ctx context.Context, userID, passwordHash string, updatedAt time.Time) error
 }
 
 // SessionStore holds logins by token hash (HashToken).
@@ -79,8 +86,15 @@ type SessionStore interface {
 	// DeleteSession removes the session with this token hash; a missing one
 	// is not an error, so signing out twice succeeds.
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// SessionsByUser returns the user's sessions not yet expired by the
+	// store's clock, oldest first; never nil.
+	SessionsByUser(ctx context.Context, userID string) ([]Session, error)
 	// DeleteUserSessions removes every session of a user.
 	DeleteUserSessions(ctx context.Context, userID string) error
+	// DeleteOtherSessions removes every session of a user except the one
+	// with keepTokenHash, in one statement, so a session created meanwhile
+	// cannot slip between a read and the deletes.
+	DeleteOtherSessions(ctx context.Context, userID, keepTokenHash string) error
 	// DeleteExpiredSessions removes sessions expired at or before now and
 	// returns how many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)

@@ -18,6 +18,17 @@ type User struct {
 	UpdatedAt     time.Time
 }
 
+// UserChange is a partial profile update; fields left nil keep their value.
+type UserChange struct {
+	Name *string
+	// Image replaces the avatar when SetImage is true; nil clears it.
+	Image    *string
+	SetImage bool
+}
+
+// Empty reports whether ch changes nothing.
+func (ch UserChange) Empty() bool { return ch.Name == nil && !ch.SetImage }
+
 // Session is a login. TokenHash is what identifies it; the token itself is
 // never given to a store.
 type Session struct {

@@ -6,21 +6,17 @@ package db
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/postgres"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
 )
 
 // DefaultTarget is the store `serve` opens when given none: a SQLite file
 // in the working directory.
 const DefaultTarget = "wasmchannel.db"
-
-// ErrUnsupported means the target names a store this build cannot open.
-var ErrUnsupported = errors.New("db: unsupported store")
 
 // IsPostgres reports whether target is a PostgreSQL URL rather than a file
 // path.
@@ -33,7 +29,11 @@ func IsPostgres(target string) bool {
 // else is a SQLite file path. The error never repeats a URL's password.
 func Open(ctx context.Context, target string) (chat.Store, error) {
 	if IsPostgres(target) {
-		return nil, fmt.Errorf("open %s: %w: PostgreSQL is not built in yet", Redact(target), ErrUnsupported)
+		d, err := postgres.Open(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	d, err := sqlite.Open(ctx, target)
 	if err != nil {

@@ -2,11 +2,17 @@ package db
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func TestOpen_PicksStoreByTarget(t *testing.T) {
 	ctx := context.Background()
@@ -24,10 +30,79 @@ func TestOpen_PicksStoreByTarget(t *testing.T) {
 	if _, err := Open(ctx, ":memory:"); err == nil {
 		t.Fatal(":memory: accepted")
 	}
-	_, err = Open(ctx, "postgres://ann:s3cret@127.0.0.1:1/chat")
-	if !errors.Is(err, ErrUnsupported) || strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("postgres URL: err = %v, want ErrUnsupported without the password", err)
+}
+
+// TestOpen_PostgresFailsClearly checks that each way a PostgreSQL target
+// can be wrong fails at Open, in one line naming the server and the reason,
+// without the password; and that a good one opens and migrates once.
+func TestOpen_PostgresFailsClearly(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Shared(t)
+	good := srv.Database(t)
+
+	s, err := Open(ctx, good)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if s.Kind() != "postgres" || len(s.AppliedAtOpen()) == 0 {
+		t.Fatalf("kind %q, applied %v", s.Kind(), s.AppliedAtOpen())
+	}
+	s.Close()
+	again, err := Open(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := again.AppliedAtOpen(); len(n) != 0 {
+		t.Fatalf("second open applied %v, want nothing", n)
+	}
+	again.Close()
+
+	if err := srv.Exec(`DO $$ BEGIN CREATE ROLE wc_pw LOGIN PASSWORD 'right-s3cret'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	dead := deadPort(t)
+	cases := []struct {
+		name, url string
+		want      []string // all must appear
+	}{
+		{"refused password", fmt.Sprintf("postgres://wc_pw:wrong-s3cret@127.0.0.1:%d/postgres?sslmode=disable", srv.Port),
+			[]string{fmt.Sprintf("127.0.0.1:%d", srv.Port), "password authentication failed"}},
+		{"unreachable", fmt.Sprintf("postgres://wc_pw:wrong-s3cret@127.0.0.1:%d/postgres?sslmode=disable", dead),
+			[]string{fmt.Sprintf("127.0.0.1:%d", dead), "refused"}},
+		{"bad URL", "postgres://wc_pw:wrong-s3cret@127.0.0.1:notaport/x", []string{"invalid URL"}},
+		{"unknown database", fmt.Sprintf("postgres://postgres:wrong-s3cret@127.0.0.1:%d/no_such_db?sslmode=disable", srv.Port),
+			[]string{"no_such_db", "does not exist"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(ctx, c.url)
+			if err == nil {
+				s.Close()
+				t.Fatal("opened")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "s3cret") || strings.Contains(msg, "\n") {
+				t.Fatalf("error shows the password or spans lines: %q", msg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Fatalf("error %q does not say %q", msg, w)
+				}
+			}
+			t.Log(msg)
+		})
+	}
+}
+
+// deadPort returns a loopback port nothing listens on.
+func deadPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
 }
 
 func TestRedact(t *testing.T) {

@@ -3,12 +3,11 @@ package host
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/wasmchannel/wasmchannel/codec"
+	"github.com/wasmchannel/wasmchannel/corpus"
 )
 
 // deadlineModes are the ways a pool can bound its calls: the default
@@ -194,35 +193,5 @@ func BenchmarkCodec(b *testing.B) {
 	}
 }
 
-// benchPacket is a chat message whose payload is size bytes of incompressible
-// "random" data or English-like "text" (the same recipe as `wasmchannel
-// bench codec`).
-func benchPacket(size int, data string) codec.Packet {
-	rng := rand.New(rand.NewPCG(uint64(size), 0x5eed))
-	payload := make([]byte, size)
-	if data == "random" {
-		for i := range payload {
-			payload[i] = byte(rng.Uint32())
-		}
-	} else {
-		words := strings.Fields(benchText)
-		for i := 0; i < len(payload); {
-			i += copy(payload[i:], words[rng.IntN(len(words))])
-			if i < len(payload) {
-				sep := byte(' ')
-				if rng.IntN(12) == 0 {
-					sep = '.'
-				}
-				payload[i] = sep
-				i++
-			}
-		}
-	}
-	return codec.Packet{Kind: codec.KindMessage, MessageID: codec.Str("m_0123456789"), UserID: codec.Str("user-2f9c1b"), Payload: payload}
-}
-
-const benchText = `the a to and of is it you that in for on this with
-was are be have not what but can just at so from like get all about one out my up
-your will when there do if we they how would time more now only know think some
-message room chat send read reply here today tomorrow meeting deploy server codec
-packet hello thanks sure great maybe later please yes no ok good morning night`
+// benchPacket is corpus.BenchPacket, the recipe of `wasmchannel bench codec`.
+func benchPacket(size int, data string) codec.Packet { return corpus.BenchPacket(size, data) }

@@ -53,11 +53,6 @@ type Config struct {
 	// IdleTrim: instances idle longer than this are closed, down to MinWarm.
 	// Zero means the default; a negative value never trims.
 	IdleTrim time.Duration
-	// OnCall, when set, is told the duration and result of every encode or
-	// decode call ("encode", "decode"), so metrics can time codec calls
-	// without this package importing a metrics library. It runs on the
-	// caller's goroutine and must be cheap.
-	OnCall func(op string, d time.Duration, err error)
 
 	// closeOnContextDone enforces CallTimeout with wazero's
 	// WithCloseOnContextDone instead of instrumenting the module; the

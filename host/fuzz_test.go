@@ -154,3 +154,39 @@ func reactionOr(r *codec.Reaction) int {
 	}
 	return int(*r)
 }
+
+// fuzzOriginal is one instance of the original build per fuzz process.
+var fuzzOriginal = sync.OnceValues(func() (*Lease, error) {
+	p, err := NewPool(context.Background(), upstreamBytes(), Config{MinWarm: 1, MaxInstances: 1})
+	if err != nil {
+		return nil, err
+	}
+	return p.Lease(context.Background())
+})
+
+// FuzzOriginalAgree: on any bytes the Go codec and the original build,
+// inside the host's strict checks, agree: the same fields, or the same
+// class. A fault of the original (a trap, a throw, a disagreement with the
+// host's parse) is a failure.
+func FuzzOriginalAgree(f *testing.F) {
+	upstream(f)
+	for _, v := range golden(f) {
+		f.Add(v.Packet)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		orig, err := fuzzOriginal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gp, gerr := codec.NewGo().Decode(data, fuzzMaxPayload)
+		op, oerr := orig.Decode(data, fuzzMaxPayload)
+		if gc, oc := codec.Class(gerr), codec.Class(oerr); gc != oc {
+			t.Fatalf("go: %v (%q), original: %v (%q)", gerr, gc, oerr, oc)
+		}
+		if gerr == nil {
+			if d := corpus.Diff(op, gp); d != "" {
+				t.Fatalf("original decoded %s", d)
+			}
+		}
+	})
+}

@@ -36,6 +36,12 @@ type instance struct {
 	mem  api.Memory
 	fns  [fnCount]api.Function
 	pool *Pool
+	// ctx is passed to every call; for a wasm-bindgen module it carries bg,
+	// which the glue's host functions find there.
+	ctx context.Context
+	// bg is the wasm-bindgen adapter's state (bindgen.go), nil for a module
+	// of our own ABI.
+	bg *bindgen
 
 	// flag is the interrupt global of an instrumented module, set by the
 	// pool's watchdog when callStart (its tick when the current call began,
@@ -67,24 +73,35 @@ const (
 // call deadline. A non-nil error is always a fault: the instance must be
 // discarded.
 func (in *instance) call(fn int) error {
+	return in.invoke(in.fns[fn], abiExports[fn].name)
+}
+
+// invoke runs f, named name, with the arguments on in.stack, under the call
+// deadline. A non-nil error is always a fault: the instance must be
+// discarded.
+func (in *instance) invoke(f api.Function, name string) error {
 	var err error
 	expired := false
 	switch w := in.pool.watchdog; {
 	case w != nil:
 		w.begin(in)
-		err = in.fns[fn].CallWithStack(context.Background(), in.stack[:])
+		err = f.CallWithStack(in.ctx, in.stack[:])
 		expired = w.end(in)
 	case in.pool.cfg.closeOnContextDone && in.pool.cfg.CallTimeout > 0:
-		ctx, cancel := context.WithTimeout(context.Background(), in.pool.cfg.CallTimeout)
-		err = in.fns[fn].CallWithStack(ctx, in.stack[:])
+		ctx, cancel := context.WithTimeout(in.ctx, in.pool.cfg.CallTimeout)
+		err = f.CallWithStack(ctx, in.stack[:])
 		cancel()
 	default:
-		err = in.fns[fn].CallWithStack(context.Background(), in.stack[:])
+		err = f.CallWithStack(in.ctx, in.stack[:])
 	}
 	if err == nil {
 		return nil
 	}
-	name := abiExports[fn].name
+	if in.bg != nil && in.bg.fault != nil {
+		// A glue function refused what the module asked of it, or the
+		// module threw; the message is the host's, not wazero's.
+		return fmt.Errorf("%w in %s (%s): %w", in.bg.fault, name, in.mod.Name(), codec.ErrCodecFault)
+	}
 	if in.pool.closed.Load() {
 		return fmt.Errorf("host: %s: %w", name, ErrPoolClosed)
 	}
@@ -102,6 +119,35 @@ func (in *instance) call(fn int) error {
 // does not allow; the instance is then discarded like after a trap.
 func (in *instance) faultf(kind error, format string, args ...any) error {
 	return fmt.Errorf("%w from %s: %s: %w", kind, in.mod.Name(), fmt.Sprintf(format, args...), codec.ErrCodecFault)
+}
+
+// selfCheck is NewPool's check of its first instance: the ABI version of
+// our modules, or, for a wasm-bindgen module, its calculate_crc32 against
+// the CRC-32 check value.
+func (in *instance) selfCheck() error {
+	if in.bg != nil {
+		const input, want = "123456789", 0xCBF43926
+		ptr, err := in.passString(input)
+		if err != nil {
+			return badModule("__wbindgen_malloc failed: " + strings.TrimPrefix(err.Error(), "host: "))
+		}
+		in.stack[0], in.stack[1] = uint64(ptr), uint64(len(input))
+		if err := in.bcall(bCRC32); err != nil {
+			return badModule("calculate_crc32 failed: " + strings.TrimPrefix(err.Error(), "host: "))
+		}
+		if got := uint32(in.stack[0]); got != want {
+			return badModule(fmt.Sprintf("calculate_crc32(%q) = %08x, want %08x", input, got, want))
+		}
+		return nil
+	}
+	v, err := in.version()
+	if err != nil {
+		return badModule("wc_abi_version failed: " + strings.TrimPrefix(err.Error(), "host: "))
+	}
+	if v != ABIVersion {
+		return badModule(fmt.Sprintf("module ABI version %d, want %d", v, ABIVersion))
+	}
+	return nil
 }
 
 // version calls wc_abi_version, the empty call.
@@ -170,6 +216,9 @@ func (in *instance) result(op string, allowed func(code uint32) bool) (ptr, n ui
 // encode runs wc_encode. fault reports that err is a codec fault, after
 // which the instance must be discarded.
 func (in *instance) encode(p codec.Packet) (out []byte, err error, fault bool) {
+	if in.bg != nil {
+		return in.bgEncode(p)
+	}
 	midLen, uidLen := uint64(absent), uint64(absent)
 	n := uint64(len(p.Payload))
 	if p.MessageID != nil {
@@ -227,6 +276,9 @@ func (in *instance) encode(p codec.Packet) (out []byte, err error, fault bool) {
 // decode runs wc_decode. fault reports that err is a codec fault, after
 // which the instance must be discarded.
 func (in *instance) decode(data []byte, maxPayload int) (p codec.Packet, err error, fault bool) {
+	if in.bg != nil {
+		return in.bgDecode(data, maxPayload)
+	}
 	if err := in.ensureScratch(uint64(len(data))); err != nil {
 		return p, err, true
 	}

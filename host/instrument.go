@@ -37,41 +37,23 @@ const checkInterval = 1 << 14
 // Only what the ABI needs is supported: a module with its own memory and the
 // core features wazero enables by default (WebAssembly 2.0: bulk memory,
 // reference types, SIMD, multi-value, sign extension, non-trapping
-// conversions); anything else is refused as ErrBadModule. A module with
-// imports or without a memory, or that is not a module at all, is returned
-// unchanged, for CompileModule or checkModule to refuse with a precise
-// message.
+// conversions); anything else is refused as ErrBadModule. Imported
+// functions and globals are allowed (a wasm-bindgen module imports its glue,
+// see bindgen.go). A module that imports its memory or has none, or that is
+// not a module at all, is returned unchanged, for CompileModule or
+// checkModule to refuse with a precise message.
 func instrument(module []byte) ([]byte, error) {
-	if len(module) < 8 || string(module[:4]) != "\x00asm" || string(module[4:8]) != "\x01\x00\x00\x00" {
-		return module, nil // for CompileModule to refuse
+	m, ok, err := parseModule(module)
+	if err != nil {
+		return nil, err
 	}
-	var sections []wasmSection
-	r := &reader{b: module, off: 8}
-	for r.off < len(r.b) {
-		id := r.byte()
-		n := r.u32()
-		content := r.bytes(int(n))
-		if r.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, r.err)
-		}
-		sections = append(sections, wasmSection{id, content})
+	if !ok || m.importsMemory || m.section(5) == nil {
+		return module, nil // for CompileModule or checkModule to refuse
 	}
+	sections := m.sections
 
-	hasMemory := false
-	for _, s := range sections {
-		switch s.id {
-		case 2:
-			return module, nil
-		case 5:
-			hasMemory = true
-		}
-	}
-	if !hasMemory {
-		return module, nil
-	}
-
-	// The new globals' indexes: every global is defined in the module.
-	var stop uint32
+	// The new globals' indexes follow the imported and the defined globals.
+	stop := m.importedGlobals
 	haveGlobal, haveExport := false, false
 	newGlobals := []byte{
 		0x7f, 0x01, 0x41, 0x00, 0x0b, // stop: mut i32 = 0
@@ -85,7 +67,7 @@ func instrument(module []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("global section: %w", err)
 		}
-		stop = leadingCount(s.content)
+		stop += leadingCount(s.content)
 		sections[i].content = c
 		haveGlobal = true
 	}

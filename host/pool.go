@@ -1,5 +1,8 @@
 // Package host runs WasmChannel codec modules (wasm/ABI.md) in-process with
-// wazero. It is the only package that imports wazero.
+// wazero. It is the only package that imports wazero. It speaks two ABIs:
+// ours, a C ABI with no imports, and the original upstream build as
+// wasm-bindgen compiled it for JavaScript, whose glue it provides in Go and
+// around which it adds the strict checks the original lacks (bindgen.go).
 //
 // A Pool compiles one module once and keeps instances of it; each room leases
 // one (Acquire) while it is awake and releases it when it goes idle. A lease
@@ -35,6 +38,9 @@ type Pool struct {
 	// watchdog enforces CallTimeout on an instrumented module; nil when the
 	// deadline is off or left to wazero (closeOnContextDone).
 	watchdog *watchdog
+	// bindgen: the module is the original wasm-bindgen build (bindgen.go),
+	// not one of our ABI.
+	bindgen bool
 
 	closed atomic.Bool
 	nextID atomic.Uint64
@@ -92,6 +98,14 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 	if cfg.CallTimeout > 0 && cfg.closeOnContextDone {
 		rc = rc.WithCloseOnContextDone(true)
 	}
+	bindgen := isBindgen(module)
+	if bindgen {
+		m, err := addTableAccess(module, bindgenTable)
+		if err != nil {
+			return nil, badModule("wasm-bindgen module: " + err.Error())
+		}
+		module = m
+	}
 	if instrumented {
 		m, err := instrument(module)
 		if err != nil {
@@ -105,12 +119,23 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 		_ = rt.Close(ctx)
 		return nil, badModule("compile: " + err.Error())
 	}
-	if err := checkModule(compiled); err != nil {
+	check := checkModule
+	if bindgen {
+		check = checkBindgen
+	}
+	if err := check(compiled); err != nil {
 		_ = rt.Close(ctx)
 		return nil, err
 	}
+	if bindgen {
+		if err := instantiateGlue(ctx, rt, compiled); err != nil {
+			_ = rt.Close(ctx)
+			return nil, err
+		}
+	}
 	p := &Pool{
 		cfg:      cfg,
+		bindgen:  bindgen,
 		rt:       rt,
 		compiled: compiled,
 		modCfg:   wazero.NewModuleConfig().WithStartFunctions(),
@@ -126,14 +151,9 @@ func NewPool(ctx context.Context, module []byte, cfg Config) (*Pool, error) {
 		p.abort(ctx)
 		return nil, err
 	}
-	v, err := first.version()
-	if err != nil {
+	if err := first.selfCheck(); err != nil {
 		p.abort(ctx)
-		return nil, badModule("wc_abi_version failed: " + strings.TrimPrefix(err.Error(), "host: "))
-	}
-	if v != ABIVersion {
-		p.abort(ctx)
-		return nil, badModule(fmt.Sprintf("module ABI version %d, want %d", v, ABIVersion))
+		return nil, err
 	}
 	p.total = 1
 	p.put(first)
@@ -152,9 +172,6 @@ func (p *Pool) abort(ctx context.Context) {
 
 // Name returns Config.Name (codec.Source).
 func (p *Pool) Name() string { return p.cfg.Name }
-
-// Config returns the pool's configuration with defaults filled in.
-func (p *Pool) Config() Config { return p.cfg }
 
 // Acquire leases an instance (codec.Source). See Lease.
 func (p *Pool) Acquire(ctx context.Context) (codec.Instance, error) {
@@ -252,10 +269,7 @@ func (p *Pool) instantiate(ctx context.Context) (*instance, error) {
 		}
 		return nil, badModule("instantiate: " + err.Error())
 	}
-	in := &instance{id: id, mod: mod, mem: mod.ExportedMemory("memory"), pool: p}
-	for i, e := range abiExports {
-		in.fns[i] = mod.ExportedFunction(e.name)
-	}
+	in := &instance{id: id, mod: mod, mem: mod.ExportedMemory("memory"), pool: p, ctx: context.Background()}
 	if p.watchdog != nil {
 		g, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
 		if !ok {
@@ -264,6 +278,16 @@ func (p *Pool) instantiate(ctx context.Context) (*instance, error) {
 		}
 		in.flag = g
 		p.watchdog.add(in)
+	}
+	if p.bindgen {
+		if err := newBindgen(in); err != nil {
+			in.close(ctx)
+			return nil, badModule("__wbindgen_start: " + strings.TrimPrefix(err.Error(), "host: "))
+		}
+	} else {
+		for i, e := range abiExports {
+			in.fns[i] = mod.ExportedFunction(e.name)
+		}
 	}
 	p.stats.instantiations.Add(1)
 	return in, nil
@@ -483,16 +507,9 @@ func (l *Lease) Encode(p codec.Packet) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var t0 time.Time
-	if l.p.cfg.OnCall != nil {
-		t0 = time.Now()
-	}
 	out, err, fault := in.encode(p)
 	if fault {
 		l.fault(in, err)
-	}
-	if l.p.cfg.OnCall != nil {
-		l.p.cfg.OnCall("encode", time.Since(t0), err)
 	}
 	return out, err
 }
@@ -503,16 +520,9 @@ func (l *Lease) Decode(data []byte, maxPayload int) (codec.Packet, error) {
 	if err != nil {
 		return codec.Packet{}, err
 	}
-	var t0 time.Time
-	if l.p.cfg.OnCall != nil {
-		t0 = time.Now()
-	}
 	pkt, err, fault := in.decode(data, maxPayload)
 	if fault {
 		l.fault(in, err)
-	}
-	if l.p.cfg.OnCall != nil {
-		l.p.cfg.OnCall("decode", time.Since(t0), err)
 	}
 	return pkt, err
 }
@@ -522,6 +532,9 @@ func (l *Lease) ABIVersion() (uint32, error) {
 	in, err := l.instance()
 	if err != nil {
 		return 0, err
+	}
+	if in.bg != nil {
+		return 0, badModule("a wasm-bindgen module has no wc_abi_version")
 	}
 	v, err := in.version()
 	if err != nil {

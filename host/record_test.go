@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wasmchannel/wasmchannel/codec"
+	"github.com/wasmchannel/wasmchannel/corpus"
 )
 
 // record builds a decode result record (wasm/ABI.md § Decode result).
@@ -61,29 +62,12 @@ func TestParseRecord(t *testing.T) {
 			}
 			if tc.name == "all fields" {
 				want := codec.Packet{Kind: 3, Reaction: codec.ReactionPtr(2), MessageID: codec.Str("m1"), UserID: codec.Str("u22"), Payload: []byte("pay!")}
-				if d := diff(p, want); d != "" {
+				if d := corpus.Diff(p, want); d != "" {
 					t.Error(d)
 				}
 			}
 		})
 	}
-}
-
-// diff is corpus.Diff without importing corpus in this file's tests.
-func diff(got, want codec.Packet) string {
-	switch {
-	case got.Kind != want.Kind:
-		return "kind"
-	case (got.MessageID == nil) != (want.MessageID == nil) || got.MessageID != nil && *got.MessageID != *want.MessageID:
-		return "message_id"
-	case (got.UserID == nil) != (want.UserID == nil) || got.UserID != nil && *got.UserID != *want.UserID:
-		return "user_id"
-	case (got.Reaction == nil) != (want.Reaction == nil) || got.Reaction != nil && *got.Reaction != *want.Reaction:
-		return "reaction"
-	case string(got.Payload) != string(want.Payload):
-		return "payload"
-	}
-	return ""
 }
 
 // resultModule is a minimal ABI module whose wc_decode returns result, with
@@ -127,7 +111,7 @@ func TestLeaseRejectsBadResults(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := codec.Packet{Kind: 1, Reaction: codec.ReactionPtr(0), MessageID: codec.Str("m"), Payload: []byte("hi")}
-				if d := diff(pkt, want); d != "" {
+				if d := corpus.Diff(pkt, want); d != "" {
 					t.Errorf("decoded %+v: %s differs", pkt, d)
 				}
 			case tc.class != nil:

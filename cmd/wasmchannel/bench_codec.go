@@ -6,10 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -72,19 +73,20 @@ type benchResult struct {
 const benchRounds = 5
 
 var (
-	benchDataKinds = []string{"random", "text"}
+	benchDataKinds = corpus.BenchData
 	benchOps       = []string{"encode", "decode", "roundtrip"}
 )
 
 func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench codec", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	codecsFlag := fs.String("codecs", "go,wasm", "comma-separated codecs, each "+codecSpecHelp)
+	codecsFlag := fs.String("codecs", "go,wasm", "comma-separated codecs, each "+codecSpecHelp+", optionally labelled NAME=SPEC; the label \""+originalLabel+"\" adds the ratio columns wasm ÷ "+originalLabel)
 	sizesFlag := fs.String("sizes", "11,2048,10240,65536", "comma-separated payload sizes in bytes")
-	duration := fs.Duration("duration", 2*time.Second, "how long to measure each codec, size, data kind and operation (the fastest of 5 interleaved slices is reported)")
+	duration := fs.Duration("duration", 2*time.Second, "how long to measure each codec, size, data kind and operation, in 5 interleaved slices (on the wall clock the fastest batch of about 200µs is reported, which the load of other processes rarely reaches)")
+	clock := fs.String("clock", "wall", "what to time: wall (elapsed time) or cpu (the process's CPU time, user and system, which time-sharing with other processes does not inflate)")
 	asJSON := fs.Bool("json", false, "print one JSON array of {codec, size, data, op, ns_per_op, mb_per_s} instead of the table")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wasmchannel bench codec [--codecs go,wasm,PATH.wasm] [--sizes 11,2048,10240,65536] [--duration 2s] [--json]")
+		fmt.Fprintln(stderr, "usage: wasmchannel bench codec [--codecs go,wasm,upstream=PATH.wasm] [--sizes 11,2048,10240,65536] [--duration 2s] [--clock wall|cpu] [--json]")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
@@ -98,14 +100,19 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmchannel bench codec: unexpected argument %q\n", rest[0])
 		return 2
 	}
-	specs := splitList(*codecsFlag)
-	if len(specs) == 0 {
-		fmt.Fprintln(stderr, "wasmchannel bench codec: --codecs is empty")
+	specs, paths, err := parseCodecLabels(*codecsFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench codec: --codecs: %v\n", err)
 		return 2
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmchannel bench codec: --sizes: %v\n", err)
+		return 2
+	}
+	now, ok := benchClocks[*clock]
+	if !ok {
+		fmt.Fprintf(stderr, "wasmchannel bench codec: --clock %q: want wall or cpu\n", *clock)
 		return 2
 	}
 	if *duration <= 0 {
@@ -115,7 +122,7 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 
 	ctx := context.Background()
 	codecs := make([]codec.Instance, len(specs))
-	for i, spec := range specs {
+	for i, spec := range paths {
 		inst, done, err := openCodec(ctx, spec)
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmchannel bench codec: %v\n", err)
@@ -133,7 +140,7 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 	slice := max(*duration/benchRounds, time.Millisecond)
 	for _, size := range sizes {
 		for _, data := range benchDataKinds {
-			pkt := benchPacket(size, data)
+			pkt := corpus.BenchPacket(size, data)
 			encs := make([][]byte, len(codecs))
 			for i, c := range codecs {
 				enc, err := c.Encode(pkt)
@@ -152,7 +159,7 @@ func runBenchCodec(args []string, stdout, stderr io.Writer) int {
 				best := make([]float64, len(codecs))
 				for range benchRounds {
 					for i, c := range codecs {
-						ns, err := measure(slice, benchOp(c, op, pkt, encs[i]))
+						ns, err := measure(now, *clock == "cpu", slice, benchOp(c, op, pkt, encs[i]))
 						if err != nil {
 							fmt.Fprintf(stderr, "wasmchannel bench codec: %s %s at %d bytes %s: %v\n", specs[i], op, size, data, err)
 							return 1
@@ -204,29 +211,66 @@ func benchOp(c codec.Codec, op string, pkt codec.Packet, enc []byte) func() erro
 	}
 }
 
-// measure runs fn in growing batches until d has passed and returns the mean
-// nanoseconds per call. One untimed call warms caches first.
-func measure(d time.Duration, fn func() error) (float64, error) {
+// benchClocks are the clocks --clock names. On a machine shared with other
+// jobs, wall time includes the time other processes held the cores; the
+// process's CPU time does not (it does include the garbage collector's
+// work, which belongs to the codec that allocated).
+var benchClocks = map[string]func() time.Duration{
+	"wall": func() time.Duration { return time.Duration(time.Now().UnixNano()) },
+	"cpu": func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			panic(err) // cannot fail for RUSAGE_SELF
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	},
+}
+
+// Batch sizes of measure. On the wall clock a batch grows until it takes
+// shortBatch, and the fastest batch is kept: a batch that short is rarely
+// interrupted, so the minimum is the codec's time and not the machine's
+// load. The CPU clock is coarser (the kernel may account it per tick), so
+// its batches grow to longBatch and their mean is kept.
+const (
+	shortBatch = 200 * time.Microsecond
+	longBatch  = 10 * time.Millisecond
+)
+
+// measure runs fn in growing batches until d has passed on clock now and
+// returns nanoseconds per call: the fastest full-size batch on the wall
+// clock, the mean on the CPU clock (cpu). One untimed call warms caches
+// first.
+func measure(now func() time.Duration, cpu bool, d time.Duration, fn func() error) (float64, error) {
 	if err := fn(); err != nil {
 		return 0, err
 	}
+	grow := shortBatch
+	if cpu {
+		grow = longBatch
+	}
 	var elapsed time.Duration
 	n, batch := 0, 1
+	best := math.Inf(1)
 	for elapsed < d {
-		start := time.Now()
+		start := now()
 		for range batch {
 			if err := fn(); err != nil {
 				return 0, err
 			}
 		}
-		t := time.Since(start)
+		t := now() - start
 		elapsed += t
 		n += batch
-		if t < 10*time.Millisecond && batch < 1<<24 {
+		if t >= grow || batch >= 1<<24 {
+			best = min(best, float64(t.Nanoseconds())/float64(batch))
+		} else {
 			batch *= 2
 		}
 	}
-	return float64(elapsed.Nanoseconds()) / float64(n), nil
+	if cpu || math.IsInf(best, 1) {
+		return float64(elapsed.Nanoseconds()) / float64(n), nil
+	}
+	return best, nil
 }
 
 // checkRoundTrip makes sure a codec decodes its own encoding before it is
@@ -242,50 +286,6 @@ func checkRoundTrip(c codec.Codec, pkt codec.Packet, enc []byte) error {
 	return nil
 }
 
-// benchPacket is a chat message with a payload of size bytes: "random" is
-// incompressible, "text" is English-like chat text.
-func benchPacket(size int, data string) codec.Packet {
-	rng := rand.New(rand.NewPCG(uint64(size), 0x5eed))
-	payload := make([]byte, size)
-	if data == "random" {
-		for i := range payload {
-			payload[i] = byte(rng.Uint32())
-		}
-	} else {
-		fillText(payload, rng)
-	}
-	return codec.Packet{
-		Kind:      codec.KindMessage,
-		MessageID: codec.Str("m_0123456789"),
-		UserID:    codec.Str("user-2f9c1b"),
-		Payload:   payload,
-	}
-}
-
-// benchWords is the vocabulary of the text payloads.
-var benchWords = strings.Fields(`the a to and of is it you that in for on this with
-was are be have not what but can just at so from like get all about one out my up
-your will when there do if we they how would time more now only know think some
-message room chat send read reply here today tomorrow meeting deploy server codec
-packet hello thanks sure great maybe later please yes no ok good morning night`)
-
-// fillText fills b with words, spaces and the odd sentence end.
-func fillText(b []byte, rng *rand.Rand) {
-	i := 0
-	for i < len(b) {
-		w := benchWords[rng.IntN(len(benchWords))]
-		i += copy(b[i:], w)
-		if i < len(b) {
-			sep := byte(' ')
-			if rng.IntN(12) == 0 {
-				sep = '.'
-			}
-			b[i] = sep
-			i++
-		}
-	}
-}
-
 // printBenchTable prints one row per codec, size and data kind, with each
 // codec's time as a multiple of the Go codec's when "go" was measured.
 func printBenchTable(w io.Writer, results []benchResult, specs []string, sizes []int) {
@@ -298,8 +298,15 @@ func printBenchTable(w io.Writer, results []benchResult, specs []string, sizes [
 		byKey[key{r.Codec, r.Data, r.Op, r.Size}] = r
 	}
 	_, haveGo := byKey[key{"go", benchDataKinds[0], benchOps[0], sizes[0]}]
+	_, haveWasm := byKey[key{"wasm", benchDataKinds[0], benchOps[0], sizes[0]}]
+	_, haveOrig := byKey[key{originalLabel, benchDataKinds[0], benchOps[0], sizes[0]}]
+	compare := haveWasm && haveOrig
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "codec\tsize\tdata\tencode ns/op\tMB/s\tdecode ns/op\tMB/s\troundtrip ns/op\tMB/s\tencode ×go\tdecode ×go\troundtrip ×go\t")
+	header := "codec\tsize\tdata\tencode ns/op\tMB/s\tdecode ns/op\tMB/s\troundtrip ns/op\tMB/s\tencode ×go\tdecode ×go\troundtrip ×go\t"
+	if compare {
+		header += "encode wasm÷" + originalLabel + "\tdecode wasm÷" + originalLabel + "\troundtrip wasm÷" + originalLabel + "\t"
+	}
+	fmt.Fprintln(tw, header)
 	for _, spec := range specs {
 		for _, size := range sizes {
 			for _, data := range benchDataKinds {
@@ -316,6 +323,17 @@ func printBenchTable(w io.Writer, results []benchResult, specs []string, sizes [
 					}
 					row = append(row, ratio)
 				}
+				for _, op := range benchOps {
+					if !compare {
+						break
+					}
+					ratio := "-"
+					if spec == "wasm" {
+						o := byKey[key{originalLabel, data, op, size}]
+						ratio = fmt.Sprintf("%.2f", byKey[key{spec, data, op, size}].NsPerOp/o.NsPerOp)
+					}
+					row = append(row, ratio)
+				}
 				fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 			}
 		}
@@ -324,6 +342,34 @@ func printBenchTable(w io.Writer, results []benchResult, specs []string, sizes [
 	if !haveGo {
 		fmt.Fprintln(w, "(ratios need the go codec in --codecs)")
 	}
+}
+
+// originalLabel names the original codec build in --codecs
+// (upstream=PATH.wasm): the table then compares our module with it.
+const originalLabel = "upstream"
+
+// parseCodecLabels splits --codecs into labels and codec specs. An entry is
+// a spec, labelled by itself, or LABEL=SPEC.
+func parseCodecLabels(s string) (labels, specs []string, err error) {
+	seen := map[string]bool{}
+	for _, f := range splitList(s) {
+		label, spec, ok := strings.Cut(f, "=")
+		if !ok {
+			spec = label
+		}
+		if label == "" || spec == "" {
+			return nil, nil, fmt.Errorf("%q: want SPEC or LABEL=SPEC", f)
+		}
+		if seen[label] {
+			return nil, nil, fmt.Errorf("codec %q given twice", label)
+		}
+		seen[label] = true
+		labels, specs = append(labels, label), append(specs, spec)
+	}
+	if len(labels) == 0 {
+		return nil, nil, fmt.Errorf("no codecs")
+	}
+	return labels, specs, nil
 }
 
 func splitList(s string) []string {

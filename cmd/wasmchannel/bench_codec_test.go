@@ -100,3 +100,70 @@ func TestBenchErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchCodecThreeWay: with the original labelled "upstream", each wasm
+// row gains its time as a multiple of the original's; other rows show "-".
+func TestBenchCodecThreeWay(t *testing.T) {
+	module := upstreamModule(t)
+	code, stdout, stderr := runCLI(t, "bench", "codec", "--codecs", "go,wasm,upstream="+module, "--sizes", "64", "--duration", "2ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	if len(lines) != 1+3*2 {
+		t.Fatalf("%d lines, want a header and 6 rows:\n%s", len(lines), stdout)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(lines[0]), "roundtrip wasm÷upstream") {
+		t.Errorf("header %q", lines[0])
+	}
+	rows := map[string]int{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 15 {
+			t.Fatalf("row %q has %d columns, want 15", l, len(f))
+		}
+		rows[f[0]]++
+		if got := strings.Join(f[12:], " "); (f[0] == "wasm") == (got == "- - -") {
+			t.Errorf("%s row ratios to the original: %s", f[0], got)
+		}
+	}
+	if rows["go"] != 2 || rows["wasm"] != 2 || rows["upstream"] != 2 {
+		t.Errorf("rows by codec %v", rows)
+	}
+}
+
+func TestBenchCodecLabels(t *testing.T) {
+	for _, c := range []struct{ flag, want string }{
+		{"go,go", `codec "go" given twice`},
+		{"x=", `"x=": want SPEC or LABEL=SPEC`},
+		{",", "no codecs"},
+	} {
+		code, _, stderr := runCLI(t, "bench", "codec", "--codecs", c.flag, "--duration", "1ms")
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("--codecs %q: exit %d, %q, want 2 and %q", c.flag, code, stderr, c.want)
+		}
+	}
+	if code, _, stderr := runCLI(t, "bench", "codec", "--clock", "tsc"); code != 2 || !strings.Contains(stderr, "want wall or cpu") {
+		t.Errorf("--clock tsc: exit %d, %q", code, stderr)
+	}
+}
+
+// TestBenchCodecCPUClock: --clock cpu measures, and a codec's time per op
+// is positive.
+func TestBenchCodecCPUClock(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "bench", "codec", "--codecs", "go", "--sizes", "2048", "--duration", "20ms", "--clock", "cpu", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []struct {
+		NsPerOp float64 `json:"ns_per_op"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 6 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		if r.NsPerOp <= 0 {
+			t.Errorf("ns_per_op %v", r.NsPerOp)
+		}
+	}
+}

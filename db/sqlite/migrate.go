@@ -62,6 +62,11 @@ func Versions() []string {
 // inside its own transaction. A database holding a version this binary does
 // not know is refused, since an older binary could misread a newer schema.
 func (d *DB) Migrate(ctx context.Context) (applied []string, err error) {
+	return d.migrateTo(ctx, "")
+}
+
+// migrateTo is Migrate stopping after version upTo ("" for all).
+func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err error) {
 	list, err := migrations()
 	if err != nil {
 		return nil, fmt.Errorf("migrate: read embedded migrations: %w", err)
@@ -99,6 +104,9 @@ func (d *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		}
 		if !done {
 			applied = append(applied, m.version)
+		}
+		if m.version == upTo {
+			break
 		}
 	}
 	return applied, nil

@@ -53,6 +53,12 @@ func WithClock(now func() time.Time) Option {
 // pending migration. path must be a file path; ":memory:" is refused because
 // the two pools would each get their own empty database.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	return open(ctx, path, "", opts...)
+}
+
+// open is Open applying migrations only up to version upTo ("" for all),
+// so tests can start from each older schema.
+func open(ctx context.Context, path, upTo string, opts ...Option) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open db %q: %w: need a file path", path, chat.ErrInvalid)
 	}
@@ -89,7 +95,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	d.rd.SetMaxOpenConns(n)
 	d.rd.SetMaxIdleConns(n)
 
-	if d.openApplied, err = d.Migrate(ctx); err != nil {
+	if d.openApplied, err = d.migrateTo(ctx, upTo); err != nil {
 		d.Close()
 		return nil, err
 	}

@@ -257,3 +257,76 @@ func nullString(p *string) any {
 	}
 	return *p
 }
+
+// UpdateUser applies ch in one UPDATE and returns the stored user.
+func (d *DB) UpdateUser(ctx context.Context, id string, ch chat.UserChange, updatedAt time.Time) (chat.User, error) {
+	var u chat.User
+	err := d.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET
+			name = COALESCE(?, name),
+			avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END,
+			updated_at = ?
+			WHERE id = ?`, nullString(ch.Name), ch.SetImage, nullString(ch.Image), ms(updatedAt), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return chat.ErrNotFound
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return chat.User{}, fmt.Errorf("update user: %w", err)
+	}
+	return u, nil
+}
+
+// SetPassword replaces the credential account's password hash.
+func (d *DB) SetPassword(ctx context.Context, userID, passwordHash string, updatedAt time.Time) error {
+	n, err := d.exec(ctx, `UPDATE accounts SET password_hash = ?, updated_at = ?
+		WHERE user_id = ? AND provider_id = ?`, passwordHash, ms(updatedAt), userID, chat.CredentialProvider)
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("set password: %w", chat.ErrNotFound)
+	}
+	return nil
+}
+
+// SessionsByUser returns the user's unexpired sessions, oldest first.
+func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]chat.Session, error) {
+	rows, err := d.rd.QueryContext(ctx, `SELECT id, token_hash, user_id, expires_at, ip_address,
+			user_agent, created_at, updated_at
+		FROM sessions WHERE user_id = ? AND expires_at > ?
+		ORDER BY created_at, id`, userID, ms(d.now()))
+	if err != nil {
+		return nil, fmt.Errorf("sessions by user: %w", err)
+	}
+	defer rows.Close()
+	out := []chat.Session{}
+	for rows.Next() {
+		var s chat.Session
+		var expires, created, updated int64
+		if err := rows.Scan(&s.ID, &s.TokenHash, &s.UserID, &expires, &s.IPAddress, &s.UserAgent, &created, &updated); err != nil {
+			return nil, fmt.Errorf("sessions by user: %w", err)
+		}
+		s.ExpiresAt, s.CreatedAt, s.UpdatedAt = fromMS(expires), fromMS(created), fromMS(updated)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions by user: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteOtherSessions removes the user's sessions but the one kept.
+func (d *DB) DeleteOtherSessions(ctx context.Context, userID, keepTokenHash string) error {
+	if _, err := d.exec(ctx, `DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?`, userID, keepTokenHash); err != nil {
+		return fmt.Errorf("delete other sessions: %w", err)
+	}
+	return nil
+}
