@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/internal/natstest"
+	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
 // childEnv makes the test binary a cluster node of its own (TestMain),
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 		runChild(url)
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // runChild joins room with one user on DefaultConfig, says "ready" and
