@@ -512,7 +512,13 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	wg.Wait()
 	total, _ := st.LastSeq(t.Context(), room)
 	for _, n := range ns {
-		waitFor(t, 10*time.Second, n.NodeID()+" caught up", func() bool { return int64(len(n.rec.seqs(room))) >= total })
+		deadline := time.Now().Add(10 * time.Second)
+		for int64(len(n.rec.seqs(room))) < total {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s delivered %d of %d; %s; stats %+v", n.NodeID(), len(n.rec.seqs(room)), total, n.seqState(room), n.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	var dropped uint64

@@ -262,3 +262,18 @@ func (n node) ready(t *testing.T, room string) {
 		return rs.seq.ready
 	})
 }
+
+// seqState describes n's sequencer of room, for failure messages.
+func (n node) seqState(room string) string {
+	n.mu.Lock()
+	rs := n.rooms[room]
+	n.mu.Unlock()
+	if rs == nil {
+		return "not subscribed"
+	}
+	s := rs.seq
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("ready %v base %d next %d want %d held %d filling %v probe %v timer %v gapAt %v",
+		s.ready, s.base, s.next, s.want, len(s.held), s.filling, s.probe, s.timer != nil, s.gapAt)
+}

@@ -272,12 +272,14 @@ func (s *sequencer) fill() {
 			s.mu.Unlock()
 			continue
 		}
-		if !s.gapLocked() {
+		if !s.gapLocked() || len(evs) > 0 {
+			// Closed, or the store moved us on and what is missing now
+			// is newer than this read: read again, the clock restarts.
 			s.gapAt = time.Time{}
 			s.mu.Unlock()
-			continue // loop exits, unless a probe was asked meanwhile
+			continue // the loop exits once there is no gap and no probe
 		}
-		// The store is behind what we were told exists.
+		// The store returned nothing for numbers known to exist.
 		now := time.Now()
 		if s.gapAt.IsZero() {
 			s.gapAt = now

@@ -135,3 +135,28 @@ func TestSequencerFillPagesThroughBatches(t *testing.T) {
 	waitFor(t, 2*time.Second, "paged fill", func() bool { return len(rec.seqs("r")) == 50 })
 	checkInOrder(t, "paged", rec, st, "r", 1, 50)
 }
+
+// Gaps that keep opening for longer than GiveUp, each one readable from
+// the store, are filled, never skipped: GiveUp is for a store that returns
+// nothing, not for a busy room.
+func TestSequencerNoSkipUnderContinuousGaps(t *testing.T) {
+	s, st, rec := seqHarness(t) // GiveUp 300ms
+	s.setBase(0)
+	end := time.Now().Add(4 * s.b.cfg.GiveUp)
+	n := 0
+	for time.Now().Before(end) {
+		ev := st.commit("r", "peer", []byte(fmt.Sprint(n)))
+		if n%3 == 2 { // two of three never come over NATS
+			s.offer(ev)
+		}
+		n++
+		time.Sleep(time.Millisecond)
+	}
+	last := st.commit("r", "peer", []byte("last"))
+	s.offer(last)
+	waitFor(t, 5*time.Second, "all filled", func() bool { return int64(len(rec.seqs("r"))) == last.Seq })
+	checkInOrder(t, "continuous", rec, st, "r", 1, last.Seq)
+	if k := s.b.stats.skipped.Load(); k != 0 {
+		t.Fatalf("skipped %d events the store had", k)
+	}
+}
