@@ -20,7 +20,7 @@ func (h *countHandler) Deliver(Event) {
 	}
 }
 func (*countHandler) Typing(string, string, []byte) {}
-func (*countHandler) Online(string, int)            {}
+func (*countHandler) Online(string)                 {}
 func (*countHandler) Revoke(string)                 {}
 func (*countHandler) Resync()                       {}
 

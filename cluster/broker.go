@@ -376,9 +376,9 @@ func (b *Broker) onCtl(m *nats.Msg) {
 	}
 }
 
-func (b *Broker) tellOnline(changes []online) {
-	for _, c := range changes {
-		b.h.Online(c.room, c.count)
+func (b *Broker) tellOnline(rooms []string) {
+	for _, r := range rooms {
+		b.h.Online(r)
 	}
 }
 

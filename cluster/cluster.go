@@ -84,9 +84,11 @@ type Handler interface {
 	// Typing is a typing packet for room from user on another node; the
 	// hub broadcasts data to its sockets in room except user's.
 	Typing(room, user string, data []byte)
-	// Online reports the distinct-user count of room over all nodes after
-	// it changed because of another node (joins, leaves, expiry).
-	Online(room string, count int)
+	// Online says that room's distinct-user count over all nodes changed
+	// because of another node (joins, leaves, expiry). The hub reads the
+	// count with Broker.Online when it handles this, in the room actor,
+	// so the newest count wins over notices that crossed a local join.
+	Online(room string)
 	// Revoke asks to close every local socket of the session with this
 	// key (the token hash) now: it was signed out on another node.
 	Revoke(sessionKey string)

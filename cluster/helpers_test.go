@@ -82,14 +82,14 @@ type recorder struct {
 	mu      sync.Mutex
 	events  map[string][]Event
 	typing  []string // room/user/data
-	online  map[string]int
+	notes   map[string]int // Online notices per room
 	revoked []string
 	resyncs int
 	changed chan struct{}
 }
 
 func newRecorder() *recorder {
-	return &recorder{events: make(map[string][]Event), online: make(map[string]int), changed: make(chan struct{}, 1)}
+	return &recorder{events: make(map[string][]Event), notes: make(map[string]int), changed: make(chan struct{}, 1)}
 }
 
 func (r *recorder) poke() {
@@ -114,9 +114,9 @@ func (r *recorder) Typing(room, user string, data []byte) {
 	r.poke()
 }
 
-func (r *recorder) Online(room string, n int) {
+func (r *recorder) Online(room string) {
 	r.mu.Lock()
-	r.online[room] = n
+	r.notes[room]++
 	r.mu.Unlock()
 	r.poke()
 }
@@ -145,11 +145,11 @@ func (r *recorder) seqs(room string) []int64 {
 	return out
 }
 
-func (r *recorder) onlineOf(room string) (int, bool) {
+// noticed is how many Online notices room has had.
+func (r *recorder) noticed(room string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n, ok := r.online[room]
-	return n, ok
+	return r.notes[room]
 }
 
 // checkInOrder fails unless room's deliveries are exactly from..to, each

@@ -157,24 +157,17 @@ func (p *presence) expire(cutoff time.Time) (nodes, rooms []string) {
 	return nodes, rooms
 }
 
-// online is one Online call owed to the hub.
-type online struct {
-	room  string
-	count int
-}
-
-// recount returns the new counts of those rooms that have local users and
-// whose count changed.
-func (p *presence) recount(rooms []string) []online {
-	var out []online
+// recount returns those rooms that have local users and whose count
+// changed: the Online notices owed to the hub.
+func (p *presence) recount(rooms []string) []string {
+	var out []string
 	for _, r := range rooms {
 		if _, ok := p.local[r]; !ok {
 			continue
 		}
-		n := p.count(r)
-		if p.shown[r] != n {
+		if n := p.count(r); p.shown[r] != n {
 			p.shown[r] = n
-			out = append(out, online{r, n})
+			out = append(out, r)
 		}
 	}
 	return out
