@@ -81,7 +81,7 @@ func (m *memStore) After(_ context.Context, room string, after int64, limit int)
 type recorder struct {
 	mu      sync.Mutex
 	events  map[string][]Event
-	typing  []string // room/user/data
+	typing  []string       // room/user/data
 	notes   map[string]int // Online notices per room
 	revoked []string
 	resyncs int
