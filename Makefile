@@ -41,6 +41,21 @@ deps:
 	$(GO) mod download
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
+	$(MAKE) -s nats-server
+
+## nats-server: the real NATS server the cluster tests run as a child
+## process (internal/natstest), built from its Go module into build/nats
+## (gitignored); skipped when already built at NATS_VERSION.
+NATS_VERSION ?= v2.15.2
+NATS_BIN      = build/nats/nats-server
+.PHONY: nats-server
+nats-server:
+	@if [ -x $(NATS_BIN) ] && $(NATS_BIN) --version 2>/dev/null | grep -q "$(NATS_VERSION)"; then \
+		echo "$(NATS_BIN) $(NATS_VERSION) is built"; \
+	else \
+		echo "building nats-server $(NATS_VERSION) into build/nats"; \
+		GOBIN=$(CURDIR)/build/nats $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION); \
+	fi
 
 vet:
 	$(GO) vet ./...
