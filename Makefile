@@ -84,6 +84,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./d1import
+	$(GO) test -run '^$$' -fuzz '^FuzzRoomMsg$$' -fuzztime $(FUZZTIME) ./cluster
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
 # Debian's rustc 1.63 straight on the dependency-free crate, run inside wasm/
