@@ -42,6 +42,21 @@ deps:
 	$(GO) mod download
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
+	$(MAKE) -s nats-server
+
+## nats-server: the real NATS server the cluster tests run as a child
+## process (internal/natstest), built from its Go module into build/nats
+## (gitignored); skipped when already built at NATS_VERSION.
+NATS_VERSION ?= v2.15.2
+NATS_BIN      = build/nats/nats-server
+.PHONY: nats-server
+nats-server:
+	@if [ -x $(NATS_BIN) ] && $(NATS_BIN) --version 2>/dev/null | grep -q "$(NATS_VERSION)"; then \
+		echo "$(NATS_BIN) $(NATS_VERSION) is built"; \
+	else \
+		echo "building nats-server $(NATS_VERSION) into build/nats"; \
+		GOBIN=$(CURDIR)/build/nats $(GO) install github.com/nats-io/nats-server/v2@$(NATS_VERSION); \
+	fi
 
 ## vet: go vet, staticcheck (pinned; fetched through the module proxy), gofmt
 ## and cargo fmt.
@@ -59,7 +74,7 @@ test: deps check
 ## committed WASM modules rebuilt byte for byte, the Go tests under the race
 ## detector (end to end against real servers, SQLite files and Better Auth),
 ## short fuzzing, the browser tests and a load smoke run.
-check: vet cargo-test wasm-check codecs-check gotest fuzz fault web-test bench-load-smoke readme-smoke
+check: vet cargo-test wasm-check codecs-check gotest fuzz fault web-test d1-web-test bench-load-smoke readme-smoke
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -72,6 +87,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzOriginalAgree$$' -fuzztime $(FUZZTIME) ./host
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthRoutes$$' -fuzztime $(FUZZTIME) ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./d1import
+	$(GO) test -run '^$$' -fuzz '^FuzzRoomMsg$$' -fuzztime $(FUZZTIME) ./cluster
 
 ## wasm: rebuild the embedded codec reproducibly (see wasm/ABI.md).
 # Debian's rustc 1.63 straight on the dependency-free crate, run inside wasm/
@@ -134,6 +151,15 @@ web-test:
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs && node --test cors.test.mjs && node --test sessions.test.mjs"
 
+## d1-web-test: the web client on a database made by `import d1` from a
+## generated upstream dump: an old password signs in, an upstream cookie
+## stays signed in, the history shows with its reactions (headless Chromium).
+.PHONY: d1-web-test
+d1-web-test:
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	@[ -d testdata/betterauth/node_modules ] || npm ci --prefix testdata/betterauth --no-audit --no-fund
+	cd web/e2e && timeout 600 node --test ../../testdata/d1/browser.test.mjs
+
 ## bench-load-smoke: a few seconds of WebSocket load with a few dozen clients,
 ## against the baseline hub and real wasmchannel servers (in-process in the
 ## loadgen tests, then as child processes through the CLI). Fails if a
@@ -142,6 +168,23 @@ web-test:
 bench-load-smoke: build
 	$(GO) test -count=1 -run 'TestSmoke|TestChild' ./loadgen
 	$(BIN) bench load --baseline --codec wasm,go --rooms 2 --clients 15 --senders 3 --rate 0 --duration 2s --drain 5s
+	@if [ -x $(PEER_DIR)/centrifugo ]; then \
+		$(BIN) bench load --peer centrifugo --peer-bin $(PEER_DIR)/centrifugo --codec wasm --rooms 2 --clients 15 --senders 3 --rate 0 --duration 2s --drain 5s; \
+	else echo "bench-load-smoke: Centrifugo not built, peer run skipped (make bench-peer builds it)"; fi
+
+## bench-peer: Centrifugo v6, the peer `bench load --peer centrifugo` compares
+## wasmchannel with, built from the Go module proxy into build/peer (ignored
+## by git), and the configuration bench load runs it with, written beside it
+## for running it by hand (bench load writes a fresh one per run, with its own
+## port and secret). Once built, `make bench-load-smoke` includes the peer.
+PEER_DIR           = build/peer
+CENTRIFUGO_VERSION = v6.9.1
+.PHONY: bench-peer
+bench-peer: build
+	GOBIN=$(CURDIR)/$(PEER_DIR) $(GO) install -ldflags "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=$(CENTRIFUGO_VERSION:v%=%)" \
+		github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	$(BIN) bench centrifugo-config > $(PEER_DIR)/config.json
+	@echo "$(PEER_DIR)/centrifugo and $(PEER_DIR)/config.json are ready: bin/wasmchannel bench load --peer centrifugo ..."
 
 ## fault: the reliability and security tests of issue 7 under the race
 ## detector (SIGKILL durability, full disk, hostile packets and bombs,

@@ -42,13 +42,17 @@ func FreeLoopbackPort() (int, error) {
 // StartChild runs exe with the arguments args(addr) on a free loopback port
 // and waits until GET /health answers 200 (or ready elapses). The child is
 // killed if the generator dies (Pdeathsig), and Stop ends it otherwise.
-func StartChild(ctx context.Context, exe string, args func(addr string) []string, ready time.Duration) (*Child, error) {
+func StartChild(ctx context.Context, exe string, args func(addr string) ([]string, error), ready time.Duration) (*Child, error) {
 	port, err := FreeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(exe, args(addr)...)
+	argv, err := args(addr)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, argv...)
 	out := &tailBuffer{max: 256 << 10}
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/wasmchannel/wasmchannel/codec"
 )
 
 // maxFrame bounds what a client reads in one frame; the server's packets
@@ -44,7 +42,10 @@ type client struct {
 	room   int
 	sender int // index among the room's senders, -1 for a pure receiver
 	rcv    *Receiver
-	dec    *codec.Go
+	wire   Wire // the reader's decoder
+	// wmu serializes writes: the sender's messages and the reader's
+	// replies to pings.
+	wmu sync.Mutex
 
 	probeSeen atomic.Bool
 	closing   atomic.Bool
@@ -53,10 +54,13 @@ type client struct {
 	lastNotice atomic.Pointer[string]
 }
 
-// dial opens the socket of one client with a Bearer token.
+// dial opens the socket of one client, with a Bearer token unless it is
+// empty.
 func dial(ctx context.Context, d *websocket.Dialer, wsURL, token string) (*websocket.Conn, error) {
 	h := http.Header{}
-	h.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
 	ws, resp, err := d.DialContext(ctx, wsURL, h)
 	if err != nil {
 		if resp != nil {
@@ -93,35 +97,41 @@ func (c *client) readLoop() {
 			return
 		}
 		now := time.Now()
-		p, err := c.dec.Decode(buf.Bytes(), maxFrame)
-		if err != nil {
+		if err := c.wire.Decode(buf.Bytes(), func(ev Event) { c.event(ev, now) }); err != nil {
 			r.c.decodeErrors.Add(1)
-			continue
-		}
-		switch p.Kind {
-		case codec.KindMessage:
-			c.message(p, now)
-		case codec.KindOnlineUsers:
-			r.c.online.Add(1)
-		default:
-			r.c.other.Add(1)
 		}
 	}
 }
 
-func (c *client) message(p codec.Packet, now time.Time) {
+// event accounts for one received event, and answers it if it asks.
+func (c *client) event(ev Event, now time.Time) {
 	r := c.r
-	if p.MessageID == nil {
-		// A notice: the server refused something this client sent.
+	switch ev.Kind {
+	case EventMessage:
+		c.message(ev, now)
+	case EventNotice:
+		// The server refused something this client sent.
 		r.c.notices.Add(1)
-		text := string(p.Payload)
+		text := string(ev.Payload)
 		c.lastNotice.Store(&text)
 		if c.sender >= 0 && r.measuring.Load() {
 			r.tracker.Reject(c.room, c.sender)
 		}
-		return
+	case EventPresence:
+		r.c.online.Add(1)
+	default:
+		r.c.other.Add(1)
 	}
-	room, sender, seq, probe, err := ParseMessageID(r.id, *p.MessageID)
+	if ev.Reply != nil {
+		if err := c.write(ev.Reply); err != nil && !c.closing.Load() {
+			r.noteError(fmt.Errorf("room %d client reply: %w", c.room, err))
+		}
+	}
+}
+
+func (c *client) message(ev Event, now time.Time) {
+	r := c.r
+	room, sender, seq, probe, err := ParseMessageID(r.id, ev.ID)
 	if err != nil || room != c.room {
 		r.c.foreign.Add(1)
 		return
@@ -132,7 +142,7 @@ func (c *client) message(p codec.Packet, now time.Time) {
 		}
 		return
 	}
-	sentNs, pseq, err := ParsePayload(p.Payload)
+	sentNs, pseq, err := ParsePayload(ev.Payload)
 	if err != nil || pseq != seq {
 		r.c.corrupt.Add(1)
 		return
@@ -152,7 +162,7 @@ func (c *client) message(p codec.Packet, now time.Time) {
 // staggers senders) or, with interval 0, as fast as the window allows.
 func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offset time.Duration) {
 	r := c.r
-	enc := codec.NewGo()
+	enc := r.cfg.Protocol.NewWire(r.roomName(c.room))
 	filler := Filler(max(r.cfg.Payload, HeaderLen), uint64(c.room)<<20|uint64(c.sender))
 	window := r.tracker.Window(c.room, c.sender)
 	buf := make([]byte, 0, max(r.cfg.Payload, HeaderLen)+8)
@@ -189,10 +199,9 @@ func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offse
 			sentAt = time.Now()
 		}
 		buf = AppendPayload(buf[:0], sentAt.UnixNano(), seq, filler, r.cfg.Payload)
-		id := MessageID(r.id, c.room, c.sender, seq)
-		data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: buf})
+		data, err := enc.Encode(MessageID(r.id, c.room, c.sender, seq), buf)
 		if err != nil {
-			r.noteError(fmt.Errorf("encode: %w", err))
+			r.noteError(err)
 			return
 		}
 		if err := c.write(data); err != nil {
@@ -205,11 +214,15 @@ func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offse
 	}
 }
 
+// write sends one frame: binary for wasmchannel's packets, text for
+// JSON protocols.
 func (c *client) write(data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if err := c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, data); err != nil {
+	if err := c.ws.WriteMessage(c.r.cfg.Protocol.FrameType(), data); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil

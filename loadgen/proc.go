@@ -19,6 +19,10 @@ type ProcStats struct {
 	CPU time.Duration // user + system time so far
 	RSS int64         // resident set, bytes
 	HWM int64         // peak resident set over the process's life, bytes (0 if unknown)
+	// Writes counts write(2)-family system calls so far (syscw of
+	// /proc/<pid>/io; 0 if unknown): with deliveries it says how many
+	// messages a server puts into one system call.
+	Writes int64
 }
 
 // StatsSource reads a server's resource use: from /proc for a child process
@@ -52,7 +56,23 @@ func (p ProcSource) Read() (ProcStats, error) {
 		return st, fmt.Errorf("read status: %w", err)
 	}
 	st.RSS, st.HWM = parseStatusMem(status)
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.Pid)); err == nil {
+		st.Writes = parseSyscW(io)
+	}
 	return st, nil
+}
+
+// parseSyscW returns the syscw count of /proc/<pid>/io, or 0.
+func parseSyscW(io []byte) int64 {
+	for line := range bytes.SplitSeq(io, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("syscw: ")); ok {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // parseStatCPU returns utime+stime from a /proc/<pid>/stat line. The

@@ -59,6 +59,28 @@ func TestProcSourceSelf(t *testing.T) {
 	if st.RSS <= 0 || st.HWM < st.RSS {
 		t.Errorf("own RSS %d, HWM %d: want 0 < RSS <= HWM", st.RSS, st.HWM)
 	}
+	// Writing to a pipe is a write system call, and syscw counts it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for range 3 {
+		if _, err := w.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := ProcSource{Pid: os.Getpid()}.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Writes-st.Writes < 3 {
+		t.Errorf("write syscalls went from %d to %d after three writes", st.Writes, after.Writes)
+	}
+	if got := parseSyscW([]byte("rchar: 1\nsyscr: 5\nsyscw: 42\n")); got != 42 {
+		t.Errorf("parseSyscW = %d, want 42", got)
+	}
 	if _, err := (ProcSource{Pid: 1 << 30}).Read(); err == nil {
 		t.Error("reading a pid that does not exist succeeded")
 	}

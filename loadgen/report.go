@@ -36,6 +36,7 @@ var rows = []row{
 	{"connect p99 ms", func(r *Result) float64 { return r.ConnectP99Ms }, "%.2f", true, true, true},
 	{"server CPU s", func(r *Result) float64 { return r.ServerCPUS }, "%.2f", true, true, true},
 	{"server CPU µs/delivery", func(r *Result) float64 { return r.ServerCPUUsPerDelivery }, "%.3f", true, false, true},
+	{"deliveries per server write", func(r *Result) float64 { return r.DeliveriesPerWrite }, "%.2f", true, false, true},
 	{"server peak RSS MB", func(r *Result) float64 { return r.ServerRSSMB }, "%.1f", true, true, true},
 	{"machine load avg 1m", func(r *Result) float64 { return r.LoadAvg }, "%.2f", true, true, false},
 	{"kernel irq+softirq CPU s", func(r *Result) float64 { return r.InterruptCPUS }, "%.2f", true, false, false},

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/wasmchannel/wasmchannel/codec"
 )
 
 // Config describes one run against one server.
@@ -29,6 +27,8 @@ type Config struct {
 	URL string
 	// Label names the server in progress lines and reports.
 	Label string
+	// Protocol is how to talk to the server; nil means Wasmchannel.
+	Protocol Protocol
 
 	Rooms   int // rooms, each with its own clients and senders
 	Clients int // clients per room, senders included
@@ -108,6 +108,9 @@ func (c *Config) fill() error {
 	if c.Label == "" {
 		c.Label = "server"
 	}
+	if c.Protocol == nil {
+		c.Protocol = Wasmchannel{}
+	}
 	if c.Idle > 0 {
 		return nil
 	}
@@ -178,7 +181,11 @@ type Result struct {
 	// ServerCPUUsPerDelivery is server CPU per delivered message copy, the
 	// efficiency figure that does not depend on the generator keeping up.
 	ServerCPUUsPerDelivery float64 `json:"server_cpu_us_per_delivery"`
-	GeneratorCPUS          float64 `json:"generator_cpu_s"`
+	// DeliveriesPerWrite is deliveries per write system call of the
+	// server (0 when unknown): 1 for a frame per syscall, more when a
+	// server batches frames into one writev or messages into one frame.
+	DeliveriesPerWrite float64 `json:"deliveries_per_write,omitempty"`
+	GeneratorCPUS      float64 `json:"generator_cpu_s"`
 	// LoadAvg is the machine's one-minute load average when the
 	// measurement started: well above the cores in use by this run means
 	// other processes were competing for the CPU.
@@ -275,85 +282,112 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return r.load(ctx, wsURL)
 }
 
-// connectAll opens counts[i] sockets in room i, the first senders of each
-// room with the sender users' tokens and the rest sharing tokens, and
-// starts their readers. It fails on the first socket that cannot connect.
-func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, senders int, senderTokens, tokens []string) error {
-	type slot struct{ room, idx int }
-	var slots []slot
+// slot is one socket to open: its room, its index in the room (the first
+// senders of each room send), and the credential it joins with.
+type slot struct {
+	room, idx int
+	cred      string
+}
+
+// slots lays out counts[i] sockets in room i: the first senders of each
+// room with the sender users' credentials, the rest sharing the others'.
+func (r *run) slots(counts []int, senders int, senderCreds, creds []string) []slot {
+	var out []slot
+	receiver := 0
+	for room, n := range counts {
+		for i := range n {
+			s := slot{room: room, idx: i}
+			if i < senders {
+				s.cred = senderCreds[i]
+			} else {
+				s.cred = creds[(receiver/r.cfg.ConnsPerUser)%len(creds)]
+				receiver++
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// connectAll opens the sockets of slots, DialParallel at a time, and starts
+// their readers. It fails on the first socket that cannot connect.
+func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, senders int, senderCreds, creds []string) error {
 	r.clients = make([][]*client, len(counts))
 	for room, n := range counts {
 		r.clients[room] = make([]*client, n)
-		for i := range n {
-			slots = append(slots, slot{room, i})
-		}
 	}
-	d := &websocket.Dialer{
-		HandshakeTimeout: 30 * time.Second,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-	}
+	slots := r.slots(counts, senders, senderCreds, creds)
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
 	sem := make(chan struct{}, r.cfg.DialParallel)
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
 	var connected atomic.Int64
-	total := len(slots)
-	progressDone := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		start := time.Now()
-		for {
-			select {
-			case <-progressDone:
-				return
-			case <-t.C:
-				fmt.Fprintf(r.cfg.Progress, "[%s] connecting %5.1fs %d/%d sockets\n", r.cfg.Label, time.Since(start).Seconds(), connected.Load(), total)
-			}
-		}
-	}()
-	defer close(progressDone)
-	receiver := 0
+	defer r.tick(func(elapsed time.Duration) string {
+		return fmt.Sprintf("connecting %5.1fs %d/%d sockets", elapsed.Seconds(), connected.Load(), len(slots))
+	})()
 	for _, s := range slots {
 		if firstErr.Load() != nil || ctx.Err() != nil {
 			break
-		}
-		sender := -1
-		var token string
-		if s.idx < senders {
-			sender = s.idx
-			token = senderTokens[s.idx]
-		} else {
-			token = tokens[(receiver/r.cfg.ConnsPerUser)%len(tokens)]
-			receiver++
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			start := time.Now()
-			ws, err := dial(ctx, d, wsURL+"/ws/"+r.roomName(s.room), token)
-			if err != nil {
+			if err := r.open(ctx, d, wsURL, s, senders); err != nil {
 				firstErr.CompareAndSwap(nil, &err)
 				return
 			}
-			r.connect.Record(time.Since(start))
-			c := &client{
-				r: r, ws: ws, room: s.room, sender: sender,
-				rcv: r.tracker.NewReceiver(s.room), dec: codec.NewGo(),
-				readDone: make(chan struct{}),
-			}
-			r.clients[s.room][s.idx] = c
 			connected.Add(1)
-			go c.readLoop()
 		}()
 	}
 	wg.Wait()
 	if p := firstErr.Load(); p != nil {
-		return fmt.Errorf("connect %d sockets (%d made it): %w", total, connected.Load(), *p)
+		return fmt.Errorf("connect %d sockets (%d made it): %w", len(slots), connected.Load(), *p)
 	}
 	return ctx.Err()
+}
+
+// open joins one socket into its room, times it, and starts its reader.
+func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slot, senders int) error {
+	start := time.Now()
+	ws, err := r.cfg.Protocol.Join(ctx, d, wsURL, r.roomName(s.room), s.cred)
+	if err != nil {
+		return err
+	}
+	r.connect.Record(time.Since(start))
+	sender := -1
+	if s.idx < senders {
+		sender = s.idx
+	}
+	c := &client{
+		r: r, ws: ws, room: s.room, sender: sender,
+		rcv: r.tracker.NewReceiver(s.room), wire: r.cfg.Protocol.NewWire(r.roomName(s.room)),
+		readDone: make(chan struct{}),
+	}
+	r.clients[s.room][s.idx] = c
+	go c.readLoop()
+	return nil
+}
+
+// tick prints line(elapsed) once a second until the returned function is
+// called.
+func (r *run) tick(line func(elapsed time.Duration) string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(r.cfg.Progress, "[%s] %s\n", r.cfg.Label, line(time.Since(start)))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (r *run) roomName(room int) string { return "bench-" + r.id + "-" + strconv.Itoa(room) }
@@ -365,7 +399,10 @@ func (r *run) roomName(room int) string { return "bench-" + r.id + "-" + strconv
 // before the probe have arrived too: the measurement starts on a quiet
 // server with every client able to receive.
 func (r *run) barrier(ctx context.Context, timeout time.Duration) error {
-	enc := codec.NewGo()
+	wires := make([]Wire, len(r.clients))
+	for room := range wires {
+		wires[room] = r.cfg.Protocol.NewWire(r.roomName(room))
+	}
 	deadline := time.Now().Add(timeout)
 	for k := 0; ; k++ {
 		waiting := 0
@@ -378,9 +415,9 @@ func (r *run) barrier(ctx context.Context, timeout time.Duration) error {
 				continue // resend every 250 ms
 			}
 			id := ProbeID(r.id, room, k/10)
-			data, err := enc.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: []byte("probe " + id)})
+			data, err := wires[room].Encode(id, []byte("probe "+id))
 			if err != nil {
-				return fmt.Errorf("encode probe: %w", err)
+				return fmt.Errorf("probe: %w", err)
 			}
 			if err := cs[0].write(data); err != nil {
 				return fmt.Errorf("probe room %d: %w", room, err)
@@ -447,13 +484,15 @@ func (r *run) signUpAll(ctx context.Context, senders, receivers int) (senderToke
 		users = (receivers + r.cfg.ConnsPerUser - 1) / r.cfg.ConnsPerUser
 	}
 	start := time.Now()
-	all, err := signUp(ctx, r.cfg.URL, r.id, senders+users, 8)
+	all, err := r.cfg.Protocol.Credentials(ctx, r.cfg.URL, r.id, senders+users)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	return all[:senders], all[senders:], time.Since(start), nil
 }
 
+// load is the message load: join every client, send for the duration,
+// drain, and count.
 func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 	cfg := r.cfg
 	r.tracker = NewTracker(cfg.Rooms, cfg.Clients, cfg.Senders, cfg.Window)
@@ -462,38 +501,103 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 		Label: cfg.Label, Rooms: cfg.Rooms, Clients: cfg.Rooms * cfg.Clients, Senders: cfg.Senders,
 		Rate: cfg.Rate, Payload: cfg.Payload,
 	}
-	fmt.Fprintf(cfg.Progress, "[%s] signing up users\n", cfg.Label)
-	senderTokens, tokens, took, err := r.signUpAll(ctx, cfg.Senders, cfg.Rooms*(cfg.Clients-cfg.Senders))
+	if err := r.joinRooms(ctx, wsURL, res); err != nil {
+		return nil, err
+	}
+	w, err := r.measure(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res.SignupS, res.Users = took.Seconds(), len(senderTokens)+len(tokens)
+	r.fillLoad(res, w)
+	if cfg.BeforeClose != nil {
+		cfg.BeforeClose()
+	}
+	r.closeAll()
+	res.Errors = r.errors()
+	return res, nil
+}
+
+// joinRooms makes the users, connects every client and waits until each
+// is in its room.
+func (r *run) joinRooms(ctx context.Context, wsURL string, res *Result) error {
+	cfg := r.cfg
+	fmt.Fprintf(cfg.Progress, "[%s] signing up users\n", cfg.Label)
+	senderCreds, creds, took, err := r.signUpAll(ctx, cfg.Senders, cfg.Rooms*(cfg.Clients-cfg.Senders))
+	if err != nil {
+		return err
+	}
+	res.SignupS, res.Users = took.Seconds(), len(senderCreds)+len(creds)
 	counts := make([]int, cfg.Rooms)
 	for i := range counts {
 		counts[i] = cfg.Clients
 	}
 	start := time.Now()
-	if err := r.connectAll(ctx, wsURL, counts, cfg.Senders, senderTokens, tokens); err != nil {
-		return nil, err
+	if err := r.connectAll(ctx, wsURL, counts, cfg.Senders, senderCreds, creds); err != nil {
+		return err
 	}
-	res.ConnectS = time.Since(start).Seconds()
-	res.ConnectP50Ms, res.ConnectP99Ms, res.ConnectMaxMs = ms(r.connect.Quantile(0.5)), ms(r.connect.Quantile(0.99)), ms(r.connect.Max())
+	r.fillConnect(res, time.Since(start))
 	fmt.Fprintf(cfg.Progress, "[%s] %d sockets connected in %.2fs; waiting for the rooms to settle\n", cfg.Label, res.Clients, res.ConnectS)
 	settle := time.Now()
 	if err := r.barrier(ctx, 60*time.Second); err != nil {
-		return nil, err
+		return err
 	}
 	res.SettleS = time.Since(settle).Seconds()
+	return nil
+}
 
+func (r *run) fillConnect(res *Result, took time.Duration) {
+	res.ConnectS = took.Seconds()
+	res.ConnectP50Ms, res.ConnectP99Ms, res.ConnectMaxMs = ms(r.connect.Quantile(0.5)), ms(r.connect.Quantile(0.99)), ms(r.connect.Max())
+}
+
+// window is what one measurement saw: the send window's length and fresh
+// receipts, and the readings of the server, the generator and the machine
+// from the first send to the end of the drain.
+type window struct {
+	elapsed    time.Duration
+	deliveries int64
+	loadAvg    float64
+	server     [2]ProcStats
+	self       time.Duration
+	machine    [2]MachineCPU
+}
+
+// measure sends for the duration, then drains, and reads the counters
+// around it.
+func (r *run) measure(ctx context.Context) (window, error) {
+	var w window
 	before, err := r.stats()
 	if err != nil {
-		return nil, err
+		return w, err
 	}
-	selfBefore, machineBefore := SelfCPU(), ReadMachineCPU()
-	res.LoadAvg = LoadAvg()
+	selfBefore := SelfCPU()
+	w.machine[0], w.loadAvg = ReadMachineCPU(), LoadAvg()
 	r.measuring.Store(true)
-	stop := make(chan struct{})
 	t0 := time.Now()
+	prog := r.progress(t0)
+	defer prog()
+	w.elapsed, w.deliveries = r.send(ctx, t0)
+	if err := ctx.Err(); err != nil {
+		return w, err
+	}
+	r.drain(ctx)
+	r.measuring.Store(false)
+	prog()
+	after, err := r.stats()
+	if err != nil {
+		return w, err
+	}
+	w.server = [2]ProcStats{before, after}
+	w.self = SelfCPU() - selfBefore
+	w.machine[1] = ReadMachineCPU()
+	return w, nil
+}
+
+// send runs every sender until the duration is up, and returns how long
+// that was and the fresh receipts within it.
+func (r *run) send(ctx context.Context, t0 time.Time) (time.Duration, int64) {
+	cfg := r.cfg
+	stop := make(chan struct{})
 	var senders sync.WaitGroup
 	var interval time.Duration
 	if cfg.Rate > 0 {
@@ -505,10 +609,7 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 		for _, c := range cs[:cfg.Senders] {
 			// Stagger paced senders across one interval, so 20 senders at
 			// 10/s send every 5 ms rather than 20 at once every 100 ms.
-			offset := time.Duration(0)
-			if nSenders > 0 {
-				offset = interval * time.Duration(k) / time.Duration(nSenders)
-			}
+			offset := interval * time.Duration(k) / time.Duration(nSenders)
 			k++
 			senders.Add(1)
 			go func() {
@@ -517,64 +618,61 @@ func (r *run) load(ctx context.Context, wsURL string) (*Result, error) {
 			}()
 		}
 	}
-	prog := r.progress(t0)
 	timer := time.NewTimer(cfg.Duration)
+	defer timer.Stop()
 	select {
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	close(stop)
-	windowDeliveries := r.c.deliveries.Load()
-	elapsed := time.Since(t0)
+	deliveries, elapsed := r.c.deliveries.Load(), time.Since(t0)
 	senders.Wait()
-	if err := ctx.Err(); err != nil {
-		prog()
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Progress, "[%s] sending stopped after %.1fs; draining %d in flight\n", cfg.Label, elapsed.Seconds(), r.tracker.InFlight())
-	drainEnd := time.Now().Add(cfg.Drain)
-	for r.tracker.InFlight() > 0 && time.Now().Before(drainEnd) && ctx.Err() == nil {
+	return elapsed, deliveries
+}
+
+// drain waits up to Drain for the messages in flight; what is still
+// missing then is counted as lost.
+func (r *run) drain(ctx context.Context) {
+	fmt.Fprintf(r.cfg.Progress, "[%s] sending stopped; draining %d in flight\n", r.cfg.Label, r.tracker.InFlight())
+	end := time.Now().Add(r.cfg.Drain)
+	for r.tracker.InFlight() > 0 && time.Now().Before(end) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A moment more, for any duplicate still on its way.
 	time.Sleep(250 * time.Millisecond)
-	r.measuring.Store(false)
-	prog()
-	after, err := r.stats()
-	if err != nil {
-		return nil, err
-	}
-	res.GeneratorCPUS = (SelfCPU() - selfBefore).Seconds()
-	machineAfter := ReadMachineCPU()
-	res.InterruptCPUS = (machineAfter.Interrupts - machineBefore.Interrupts).Seconds()
-	tasks := (machineAfter.Tasks - machineBefore.Tasks).Seconds()
-	res.KernelThreadCPUS = max(0, (machineAfter.KernelThreads - machineBefore.KernelThreads).Seconds())
+}
+
+// fillLoad turns a measured window and the tally into the result's figures.
+func (r *run) fillLoad(res *Result, w window) {
+	res.LoadAvg = w.loadAvg
+	res.GeneratorCPUS = w.self.Seconds()
+	res.InterruptCPUS = (w.machine[1].Interrupts - w.machine[0].Interrupts).Seconds()
+	tasks := (w.machine[1].Tasks - w.machine[0].Tasks).Seconds()
+	res.KernelThreadCPUS = max(0, (w.machine[1].KernelThreads - w.machine[0].KernelThreads).Seconds())
 
 	tally := r.tracker.Tally()
-	res.DurationS = elapsed.Seconds()
+	res.DurationS = w.elapsed.Seconds()
 	res.Sent = tally.Sent
 	res.Deliveries = r.c.deliveries.Load()
-	res.DeliveriesPerS = float64(windowDeliveries) / elapsed.Seconds()
-	res.MessagesPerS = float64(tally.Sent) / elapsed.Seconds()
+	res.DeliveriesPerS = float64(w.deliveries) / w.elapsed.Seconds()
+	res.MessagesPerS = float64(tally.Sent) / w.elapsed.Seconds()
 	res.P50Ms, res.P99Ms, res.P999Ms = ms(r.latency.Quantile(0.5)), ms(r.latency.Quantile(0.99)), ms(r.latency.Quantile(0.999))
 	res.MaxMs, res.MeanMs = ms(r.latency.Max()), ms(r.latency.Mean())
 	res.Lost, res.MissingDeliveries, res.Duplicated, res.Rejected = tally.Lost, tally.MissingDeliveries, tally.Duplicated, tally.Rejected
 	r.fillCounters(res)
-	if cfg.BeforeClose != nil {
-		cfg.BeforeClose()
+	if r.sampler == nil {
+		return
 	}
-	if r.sampler != nil {
-		res.ServerCPUS = (after.CPU - before.CPU).Seconds()
-		res.OtherCPUS = max(0, tasks-res.KernelThreadCPUS-res.ServerCPUS-res.GeneratorCPUS)
-		res.ServerRSSMB = mb(r.sampler.Peak())
-		res.ServerRSSEndMB = mb(after.RSS)
-		if res.Deliveries > 0 {
-			res.ServerCPUUsPerDelivery = res.ServerCPUS * 1e6 / float64(res.Deliveries)
-		}
+	res.ServerCPUS = (w.server[1].CPU - w.server[0].CPU).Seconds()
+	res.OtherCPUS = max(0, tasks-res.KernelThreadCPUS-res.ServerCPUS-res.GeneratorCPUS)
+	res.ServerRSSMB = mb(r.sampler.Peak())
+	res.ServerRSSEndMB = mb(w.server[1].RSS)
+	if res.Deliveries > 0 {
+		res.ServerCPUUsPerDelivery = res.ServerCPUS * 1e6 / float64(res.Deliveries)
 	}
-	r.closeAll()
-	res.Errors = r.errors()
-	return res, nil
+	if writes := w.server[1].Writes - w.server[0].Writes; writes > 0 {
+		res.DeliveriesPerWrite = float64(res.Deliveries) / float64(writes)
+	}
 }
 
 func (r *run) fillCounters(res *Result) {
@@ -643,38 +741,44 @@ func (r *run) progress(t0 time.Time) (stop func()) {
 	}
 }
 
+// idleRooms spreads n sockets over rooms of at most size.
+func idleRooms(n, size int) []int {
+	counts := make([]int, (n+size-1)/size)
+	for i := range n {
+		counts[i%len(counts)]++
+	}
+	return counts
+}
+
+// idle is the idle test: the server's memory settled before and after n
+// sockets connect and join their rooms.
 func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	cfg := r.cfg
 	if r.sampler == nil {
 		return nil, errors.New("idle test: no way to read the server's memory (give the server's pid or a /metrics endpoint)")
 	}
-	nRooms := (cfg.Idle + cfg.IdleRoomSize - 1) / cfg.IdleRoomSize
-	counts := make([]int, nRooms)
-	for i := range cfg.Idle {
-		counts[i%nRooms]++
-	}
+	counts := idleRooms(cfg.Idle, cfg.IdleRoomSize)
+	nRooms := len(counts)
 	r.tracker = NewTracker(nRooms, 0, 0, 0)
 	r.probes = make([]atomic.Int32, nRooms)
 	res := &Result{Label: cfg.Label, Rooms: nRooms, Clients: cfg.Idle, IdleConns: cfg.Idle}
 	fmt.Fprintf(cfg.Progress, "[%s] idle test: signing up users\n", cfg.Label)
-	_, tokens, took, err := r.signUpAll(ctx, 0, cfg.Idle)
+	_, creds, took, err := r.signUpAll(ctx, 0, cfg.Idle)
 	if err != nil {
 		return nil, err
 	}
-	res.SignupS, res.Users = took.Seconds(), len(tokens)
+	res.SignupS, res.Users = took.Seconds(), len(creds)
 	fmt.Fprintf(cfg.Progress, "[%s] waiting for the server's memory to settle before connecting\n", cfg.Label)
 	before, err := waitStable(ctx, r.sampler, cfg.settleStep, cfg.Settle)
 	if err != nil {
 		return nil, err
 	}
-	cpuBefore := before.CPU
 	res.LoadAvg = LoadAvg()
 	start := time.Now()
-	if err := r.connectAll(ctx, wsURL, counts, 0, nil, tokens); err != nil {
+	if err := r.connectAll(ctx, wsURL, counts, 0, nil, creds); err != nil {
 		return nil, err
 	}
-	res.ConnectS = time.Since(start).Seconds()
-	res.ConnectP50Ms, res.ConnectP99Ms, res.ConnectMaxMs = ms(r.connect.Quantile(0.5)), ms(r.connect.Quantile(0.99)), ms(r.connect.Max())
+	r.fillConnect(res, time.Since(start))
 	fmt.Fprintf(cfg.Progress, "[%s] %d sockets in %d rooms connected in %.2fs; settling\n", cfg.Label, cfg.Idle, nRooms, res.ConnectS)
 	settle := time.Now()
 	if err := r.barrier(ctx, 120*time.Second); err != nil {
@@ -688,12 +792,7 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	if d := r.c.disconnects.Load(); d > 0 {
 		return nil, fmt.Errorf("idle test: %d sockets dropped while idle: %v", d, r.errors())
 	}
-	res.RSSBeforeMB, res.RSSIdleMB = mb(before.RSS), mb(after.RSS)
-	res.RSSPerConnKB = float64(after.RSS-before.RSS) / 1024 / float64(cfg.Idle)
-	res.ServerRSSMB = mb(r.sampler.Peak())
-	res.ServerRSSEndMB = mb(after.RSS)
-	res.ServerCPUS = (after.CPU - cpuBefore).Seconds()
-	r.fillCounters(res)
+	r.fillIdle(res, before, after)
 	if cfg.BeforeClose != nil {
 		cfg.BeforeClose()
 	}
@@ -702,6 +801,17 @@ func (r *run) idle(ctx context.Context, wsURL string) (*Result, error) {
 	fmt.Fprintf(cfg.Progress, "[%s] idle: RSS %.1f MB before, %.1f MB with %d sockets: %.1f KB each\n",
 		cfg.Label, res.RSSBeforeMB, res.RSSIdleMB, cfg.Idle, res.RSSPerConnKB)
 	return res, nil
+}
+
+// fillIdle sets the idle test's memory and CPU figures from the settled
+// readings before and after the sockets joined.
+func (r *run) fillIdle(res *Result, before, after ProcStats) {
+	res.RSSBeforeMB, res.RSSIdleMB = mb(before.RSS), mb(after.RSS)
+	res.RSSPerConnKB = float64(after.RSS-before.RSS) / 1024 / float64(res.IdleConns)
+	res.ServerRSSMB = mb(r.sampler.Peak())
+	res.ServerRSSEndMB = mb(after.RSS)
+	res.ServerCPUS = (after.CPU - before.CPU).Seconds()
+	r.fillCounters(res)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -126,9 +126,9 @@ func TestChildBaselineIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	child, err := StartChild(ctx, exe, func(addr string) []string {
+	child, err := StartChild(ctx, exe, func(addr string) ([]string, error) {
 		os.Setenv(childEnv, addr) // inherited by the child started right after
-		return []string{"-test.run=^$"}
+		return []string{"-test.run=^$"}, nil
 	}, 20*time.Second)
 	os.Unsetenv(childEnv)
 	if err != nil {

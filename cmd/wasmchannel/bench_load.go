@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -21,9 +24,10 @@ import (
 func init() {
 	register("bench load", "WebSocket load: deliveries/s, latency, loss, server CPU and RSS (vs a baseline hub)", runBenchLoad)
 	register("bench baseline-server", "(internal) the minimal gorilla/websocket hub that bench load --baseline measures", runBaselineServer)
+	register("bench centrifugo-config", "print the Centrifugo v6 configuration bench load --peer centrifugo runs with", runCentrifugoConfig)
 }
 
-// loadFlags are the options of `bench load` (issue 6).
+// loadFlags are the options of `bench load` (issue 6, issue 17).
 type loadFlags struct {
 	url             string
 	serverPid       int
@@ -35,10 +39,13 @@ type loadFlags struct {
 	payload         int
 	duration        time.Duration
 	drain           time.Duration
-	codecs          string
+	codecs          []string
 	asJSON          bool
 	jsonFile        string
 	baseline        bool
+	peer            string
+	peerBin         string
+	db              string
 	idle            int
 	idleRoomSize    int
 	serverRateLimit int
@@ -49,8 +56,44 @@ type loadFlags struct {
 	memProfile      string
 }
 
+// defaultPeerBin is where `make bench-peer` installs Centrifugo.
+const defaultPeerBin = "build/peer/centrifugo"
+
 func runBenchLoad(args []string, stdout, stderr io.Writer) int {
-	var f loadFlags
+	f, code := parseLoadFlags(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	if err := raiseFileLimit(f.idle, stderr); err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	results, baselineIdx, err := runLoadTargets(ctx, f, stderr)
+	if err == nil {
+		err = writeLoadReport(f, results, baselineIdx, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return 1
+	}
+	for _, r := range results {
+		if r.Lost > 0 || r.Duplicated > 0 {
+			fmt.Fprintf(stderr, "wasmchannel bench load: %s lost %d and duplicated %d messages\n", r.Label, r.Lost, r.Duplicated)
+			return 1
+		}
+	}
+	return 0
+}
+
+// parseLoadFlags reads and checks bench load's flags. code is -1 to go on,
+// or the exit code.
+func parseLoadFlags(args []string, stderr io.Writer) (f loadFlags, code int) {
+	var codecs string
 	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.url, "url", "", "base URL of a running server on loopback (default: start one per run as a child process)")
@@ -63,10 +106,13 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.payload, "payload", 200, "payload bytes per message (text; the first ~45 carry the send time and sequence)")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long senders send")
 	fs.DurationVar(&f.drain, "drain", 10*time.Second, "how long to wait for the last messages before counting the missing as lost")
-	fs.StringVar(&f.codecs, "codec", "wasm", "codec of the started server: go, wasm or PATH.wasm; a comma list runs one server per codec, back to back")
+	fs.StringVar(&codecs, "codec", "wasm", "codec of the started server: go, wasm or PATH.wasm; a comma list runs one server per codec, back to back")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&f.jsonFile, "json-file", "", "also write the JSON object to this file (the table still prints)")
 	fs.BoolVar(&f.baseline, "baseline", false, "first run the same load against a minimal gorilla/websocket hub, and report ratios to it")
+	fs.StringVar(&f.peer, "peer", "", "also run the same load against another server and report ratios to it: centrifugo (built by make bench-peer)")
+	fs.StringVar(&f.peerBin, "peer-bin", defaultPeerBin, "with --peer centrifugo: the Centrifugo v6 binary")
+	fs.StringVar(&f.db, "db", "", "--db of every started wasmchannel server (default: a fresh SQLite file per server in a temporary folder)")
 	fs.IntVar(&f.idle, "idle", 0, "instead of messages: open N idle authenticated sockets and report server RSS per socket")
 	fs.IntVar(&f.idleRoomSize, "idle-room-size", 500, "with --idle: sockets per room")
 	fs.IntVar(&f.serverRateLimit, "server-rate-limit", 0, "per-user rate limit of the started server, packets/s (0 = off)")
@@ -74,116 +120,105 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
 	fs.StringVar(&f.cpuProfile, "server-cpuprofile", "", "write the started wasmchannel server's CPU profile here (FILE.CODEC with several codecs)")
 	fs.StringVar(&f.memProfile, "server-memprofile", "", "write the started wasmchannel server's heap profile here, taken before the sockets close")
-	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain per server)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
+		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--peer centrifugo] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
 		fmt.Fprintln(stderr, "Everything runs on loopback. The generator raises its open-file limit to the hard limit; --idle N needs about N+100 descriptors in each process (see the README, Server load).")
 		fs.PrintDefaults()
 	}
 	rest, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return f, 0
 	}
 	if err != nil {
-		return 2
+		return f, 2
 	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "wasmchannel bench load: unexpected argument %q\n", rest[0])
-		return 2
-	}
-	codecs := app.SplitList(f.codecs)
-	if f.url == "" && len(codecs) == 0 {
-		fmt.Fprintln(stderr, "wasmchannel bench load: --codec is empty")
-		return 2
-	}
-	if f.url != "" && f.baseline {
-		fmt.Fprintln(stderr, "wasmchannel bench load: --baseline starts its own servers; it cannot be combined with --url")
-		return 2
+	f.codecs = app.SplitList(codecs)
+	if msg := f.check(rest); msg != "" {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %s\n", msg)
+		return f, 2
 	}
 	if f.timeout <= 0 {
-		f.timeout = 5*time.Minute + 2*(f.duration+f.drain)
+		f.timeout = 5*time.Minute + time.Duration(f.servers())*2*(f.duration+f.drain)
 	}
-	if err := raiseFileLimit(f.idle, stderr); err != nil {
-		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
-		return 1
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-
-	results, baselineIdx, err := runLoadTargets(ctx, f, codecs, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
-		return 1
-	}
-	if f.asJSON || f.jsonFile != "" {
-		obj, err := loadgen.JSONReport(results, baselineIdx)
-		var b []byte
-		if err == nil {
-			b, err = json.MarshalIndent(obj, "", "  ")
-		}
-		if err == nil && f.jsonFile != "" {
-			err = os.WriteFile(f.jsonFile, append(b, '\n'), 0o644)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
-			return 1
-		}
-		if f.asJSON {
-			fmt.Fprintf(stdout, "%s\n", b)
-		}
-	}
-	if !f.asJSON {
-		if err := loadgen.WriteTable(stdout, results, baselineIdx); err != nil {
-			fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
-			return 1
-		}
-	}
-	for _, r := range results {
-		if r.Lost > 0 || r.Duplicated > 0 {
-			fmt.Fprintf(stderr, "wasmchannel bench load: %s lost %d and duplicated %d messages\n", r.Label, r.Lost, r.Duplicated)
-			return 1
-		}
-	}
-	return 0
+	return f, -1
 }
 
-// runLoadTargets runs the load against each server in turn: the one at
-// --url, or else the baseline (with --baseline) and then one wasmchannel
-// server per codec, each started as a child and stopped after its run.
-func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress io.Writer) ([]*loadgen.Result, int, error) {
-	base := loadgen.Config{
+// check returns what is wrong with the flags, or "".
+func (f *loadFlags) check(rest []string) string {
+	switch {
+	case len(rest) > 0:
+		return fmt.Sprintf("unexpected argument %q", rest[0])
+	case f.url == "" && len(f.codecs) == 0:
+		return "--codec is empty"
+	case f.url != "" && (f.baseline || f.peer != ""):
+		return "--baseline and --peer start their own servers; they cannot be combined with --url"
+	case f.peer != "" && f.peer != "centrifugo":
+		return fmt.Sprintf("--peer %q: the one peer known is centrifugo", f.peer)
+	}
+	return ""
+}
+
+// servers is how many servers one command measures.
+func (f *loadFlags) servers() int {
+	n := len(f.codecs)
+	if f.baseline {
+		n++
+	}
+	if f.peer != "" {
+		n++
+	}
+	return max(n, 1)
+}
+
+// baseConfig is the load every server gets.
+func (f *loadFlags) baseConfig(progress io.Writer) loadgen.Config {
+	return loadgen.Config{
 		Rooms: f.rooms, Clients: f.clients, Senders: f.senders, Rate: f.rate, Window: f.window,
 		Payload: f.payload, Duration: f.duration, Drain: f.drain,
 		Idle: f.idle, IdleRoomSize: f.idleRoomSize, ConnsPerUser: f.connsPerUser,
 		Progress: progress,
 	}
-	if f.url != "" {
-		cfg := base
-		cfg.URL, cfg.Label = f.url, "server"
-		if cfg.ConnsPerUser == 0 {
-			cfg.ConnsPerUser = app.DefaultConfig().MaxConnsPerUser
+}
+
+// writeLoadReport prints the table or the JSON object, and writes
+// --json-file.
+func writeLoadReport(f loadFlags, results []*loadgen.Result, baselineIdx int, stdout io.Writer) error {
+	if f.asJSON || f.jsonFile != "" {
+		obj, err := loadgen.JSONReport(results, baselineIdx)
+		if err != nil {
+			return err
 		}
-		if f.serverPid > 0 {
-			cfg.Stats = loadgen.ProcSource{Pid: f.serverPid}
-		} else {
-			cfg.Stats = loadgen.MetricsSource{URL: f.url + "/metrics"}
-			if _, err := cfg.Stats.Read(); err != nil {
-				fmt.Fprintf(progress, "bench load: no server CPU/RSS (%v); pass --server-pid\n", err)
-				cfg.Stats = nil
+		b, err := json.MarshalIndent(obj, "", "  ")
+		if err != nil {
+			return err
+		}
+		if f.jsonFile != "" {
+			if err := os.WriteFile(f.jsonFile, append(b, '\n'), 0o644); err != nil {
+				return err
 			}
 		}
-		r, err := loadgen.Run(ctx, cfg)
+		if f.asJSON {
+			fmt.Fprintf(stdout, "%s\n", b)
+			return nil
+		}
+	}
+	return loadgen.WriteTable(stdout, results, baselineIdx)
+}
+
+// runLoadTargets runs the load against each server in turn: the one at
+// --url, or else the baseline (with --baseline), one wasmchannel server
+// per codec and the peer (with --peer), each started as a child and
+// stopped after its run. It returns the results in that order and the
+// baseline's index (-1 without one).
+func runLoadTargets(ctx context.Context, f loadFlags, progress io.Writer) ([]*loadgen.Result, int, error) {
+	base := f.baseConfig(progress)
+	if f.url != "" {
+		r, err := runAgainstURL(ctx, f, base, progress)
 		if err != nil {
 			return nil, -1, err
 		}
 		return []*loadgen.Result{r}, -1, nil
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, -1, fmt.Errorf("find own executable: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "wasmchannel-bench-")
 	if err != nil {
@@ -193,74 +228,156 @@ func runLoadTargets(ctx context.Context, f loadFlags, codecs []string, progress 
 	if base.ConnsPerUser == 0 {
 		base.ConnsPerUser = 1000
 	}
-
-	type target struct {
-		label string
-		args  func(addr string) []string
-		// heap: send SIGUSR1 before the sockets close, so serve --memprofile
-		// writes its heap profile of the loaded server.
-		heap bool
+	targets, err := loadTargets(f, dir)
+	if err != nil {
+		return nil, -1, err
 	}
-	var targets []target
 	baselineIdx := -1
 	if f.baseline {
 		baselineIdx = 0
-		targets = append(targets, target{"baseline", func(addr string) []string {
-			return []string{"bench", "baseline-server", "--addr", addr}
-		}, false})
-	}
-	profileName := func(path, codec string) string {
-		if path == "" || len(codecs) == 1 {
-			return path
-		}
-		return path + "." + codecLabel(codec)
-	}
-	for i, c := range codecs {
-		db := fmt.Sprintf("%s/bench-%d.db", dir, i)
-		cpu, mem := profileName(f.cpuProfile, c), profileName(f.memProfile, c)
-		targets = append(targets, target{"wasmchannel/" + codecLabel(c), func(addr string) []string {
-			args := []string{"serve"}
-			if cpu != "" || mem != "" {
-				args = append(args, "--cpuprofile", cpu, "--memprofile", mem)
-			}
-			return append(args, "--addr", addr, "--db", db, "--codec", c,
-				"--rate-limit", strconv.Itoa(f.serverRateLimit),
-				"--max-payload", strconv.Itoa(max(app.DefaultConfig().MaxPayload, f.payload)),
-				"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
-				// The load is one user on many sockets: no per-user limits.
-				"--user-packet-rate", "0", "--user-byte-rate", "0", "--max-violations", "0", "--max-rooms-per-user", "0",
-				"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn")
-		}, mem != ""})
 	}
 	var results []*loadgen.Result
 	for _, t := range targets {
-		fmt.Fprintf(progress, "bench load: starting %s\n", t.label)
-		child, err := loadgen.StartChild(ctx, exe, t.args, 60*time.Second)
+		r, err := runTarget(ctx, t, base, progress)
 		if err != nil {
-			return nil, -1, fmt.Errorf("%s: %w", t.label, err)
-		}
-		cfg := base
-		cfg.URL, cfg.Label, cfg.Stats = child.URL, t.label, loadgen.ProcSource{Pid: child.Pid}
-		if t.heap {
-			cfg.BeforeClose = func() {
-				_ = child.Signal(syscall.SIGUSR1)
-				time.Sleep(2 * time.Second) // the heap profile forces a GC and writes a file
-			}
-		}
-		r, err := loadgen.Run(ctx, cfg)
-		stopErr := child.Stop(30 * time.Second)
-		if err != nil {
-			if child.Exited() {
-				return nil, -1, fmt.Errorf("%s: %w; server output:\n%s", t.label, err, child.Output())
-			}
-			return nil, -1, fmt.Errorf("%s: %w", t.label, err)
-		}
-		if stopErr != nil {
-			fmt.Fprintf(progress, "bench load: %s: %v\n", t.label, stopErr)
+			return nil, -1, err
 		}
 		results = append(results, r)
 	}
 	return results, baselineIdx, nil
+}
+
+// runAgainstURL measures the server at --url, its CPU and RSS read from
+// --server-pid or its /metrics.
+func runAgainstURL(ctx context.Context, f loadFlags, cfg loadgen.Config, progress io.Writer) (*loadgen.Result, error) {
+	cfg.URL, cfg.Label = f.url, "server"
+	if cfg.ConnsPerUser == 0 {
+		cfg.ConnsPerUser = app.DefaultConfig().MaxConnsPerUser
+	}
+	if f.serverPid > 0 {
+		cfg.Stats = loadgen.ProcSource{Pid: f.serverPid}
+	} else {
+		cfg.Stats = loadgen.MetricsSource{URL: f.url + "/metrics"}
+		if _, err := cfg.Stats.Read(); err != nil {
+			fmt.Fprintf(progress, "bench load: no server CPU/RSS (%v); pass --server-pid\n", err)
+			cfg.Stats = nil
+		}
+	}
+	return loadgen.Run(ctx, cfg)
+}
+
+// loadTarget is one server to start and measure.
+type loadTarget struct {
+	label string
+	start func(ctx context.Context) (*loadgen.Child, loadgen.Protocol, error)
+	// heap: send SIGUSR1 before the sockets close, so serve --memprofile
+	// writes its heap profile of the loaded server.
+	heap bool
+}
+
+// loadTargets lists the servers of a command, in the order they run.
+func loadTargets(f loadFlags, dir string) ([]loadTarget, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	own := func(args func(addr string) []string) func(ctx context.Context) (*loadgen.Child, loadgen.Protocol, error) {
+		return func(ctx context.Context) (*loadgen.Child, loadgen.Protocol, error) {
+			c, err := loadgen.StartChild(ctx, exe, func(addr string) ([]string, error) { return args(addr), nil }, 60*time.Second)
+			return c, loadgen.Wasmchannel{}, err
+		}
+	}
+	var targets []loadTarget
+	if f.baseline {
+		targets = append(targets, loadTarget{label: "baseline", start: own(func(addr string) []string {
+			return []string{"bench", "baseline-server", "--addr", addr}
+		})})
+	}
+	for i, c := range f.codecs {
+		cpu, mem := f.profileName(f.cpuProfile, c), f.profileName(f.memProfile, c)
+		db := f.db
+		if db == "" {
+			db = fmt.Sprintf("%s/bench-%d.db", dir, i)
+		}
+		targets = append(targets, loadTarget{label: "wasmchannel/" + codecLabel(c), heap: mem != "", start: own(func(addr string) []string {
+			return f.serveArgs(addr, db, c, cpu, mem)
+		})})
+	}
+	if f.peer == "centrifugo" {
+		bin, err := findPeerBin(f.peerBin)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, loadTarget{label: "centrifugo", start: func(ctx context.Context) (*loadgen.Child, loadgen.Protocol, error) {
+			return loadgen.StartCentrifugo(ctx, bin, dir, 60*time.Second)
+		}})
+	}
+	return targets, nil
+}
+
+// serveArgs is the command line of a started wasmchannel server: serve,
+// with --cpuprofile and --memprofile when a profile is asked for.
+func (f *loadFlags) serveArgs(addr, db, codec, cpu, mem string) []string {
+	args := []string{"serve"}
+	if cpu != "" || mem != "" {
+		args = append(args, "--cpuprofile", cpu, "--memprofile", mem)
+	}
+	return append(args, "--addr", addr, "--db", db, "--codec", codec,
+		"--rate-limit", strconv.Itoa(f.serverRateLimit),
+		"--max-payload", strconv.Itoa(max(app.DefaultConfig().MaxPayload, f.payload)),
+		"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
+		// The load is one user on many sockets: no per-user limits.
+		"--user-packet-rate", "0", "--user-byte-rate", "0", "--max-violations", "0", "--max-rooms-per-user", "0",
+		"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn")
+}
+
+// profileName is the profile file of one codec's server: FILE, or
+// FILE.CODEC when several codecs run.
+func (f *loadFlags) profileName(path, codec string) string {
+	if path == "" || len(f.codecs) == 1 {
+		return path
+	}
+	return path + "." + codecLabel(codec)
+}
+
+// findPeerBin checks that the Centrifugo binary is there, and says how to
+// build it when it is not.
+func findPeerBin(path string) (string, error) {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return path, nil
+	}
+	if p, err := exec.LookPath("centrifugo"); err == nil && path == defaultPeerBin {
+		return p, nil
+	}
+	return "", fmt.Errorf("--peer centrifugo: no Centrifugo binary at %s (run `make bench-peer`, or pass --peer-bin)", path)
+}
+
+// runTarget starts one server, runs the load against it, and stops it.
+func runTarget(ctx context.Context, t loadTarget, cfg loadgen.Config, progress io.Writer) (*loadgen.Result, error) {
+	fmt.Fprintf(progress, "bench load: starting %s\n", t.label)
+	child, proto, err := t.start(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.label, err)
+	}
+	cfg.URL, cfg.Label, cfg.Protocol, cfg.Stats = child.URL, t.label, proto, loadgen.ProcSource{Pid: child.Pid}
+	if t.heap {
+		cfg.BeforeClose = func() {
+			_ = child.Signal(syscall.SIGUSR1)
+			time.Sleep(2 * time.Second) // the heap profile forces a GC and writes a file
+		}
+	}
+	r, err := loadgen.Run(ctx, cfg)
+	stopErr := child.Stop(30 * time.Second)
+	if err != nil {
+		if child.Exited() {
+			return nil, fmt.Errorf("%s: %w; server output:\n%s", t.label, err, child.Output())
+		}
+		return nil, fmt.Errorf("%s: %w", t.label, err)
+	}
+	if stopErr != nil {
+		fmt.Fprintf(progress, "bench load: %s: %v\n", t.label, stopErr)
+	}
+	return r, nil
 }
 
 // codecLabel shortens a codec spec for column headers.
@@ -289,6 +406,43 @@ func raiseFileLimit(idle int, stderr io.Writer) error {
 		return fmt.Errorf("--idle %d needs about %d open files per process, the hard limit is %d: raise it (ulimit -Hn, or LimitNOFILE in systemd) and retry", idle, need, lim.Cur)
 	}
 	return nil
+}
+
+// runCentrifugoConfig prints the configuration bench load gives Centrifugo,
+// for running the peer by hand (make bench-peer writes it to a file).
+func runCentrifugoConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench centrifugo-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8000", "listen address (loopback)")
+	secret := fs.String("secret", "", "HS256 secret of connection tokens (default: random)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	host, portS, err := net.SplitHostPort(*addr)
+	port, perr := strconv.Atoi(portS)
+	if err != nil || perr != nil {
+		fmt.Fprintf(stderr, "centrifugo-config: --addr %q: want HOST:PORT\n", *addr)
+		return 2
+	}
+	if *secret == "" {
+		*secret = randomSecret()
+	}
+	b, err := loadgen.CentrifugoConfig(host, port, *secret, randomSecret())
+	if err != nil {
+		fmt.Fprintf(stderr, "centrifugo-config: %v\n", err)
+		return 1
+	}
+	_, _ = stdout.Write(b)
+	return 0
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // runBaselineServer serves the baseline hub on --addr until SIGTERM.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/corpus"
+	"github.com/wasmchannel/wasmchannel/d1import/d1fixture"
+	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
 // upstreamCodec is the original wasm-bindgen codec build, beside the
@@ -59,7 +61,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The import tests share one PostgreSQL cluster and one set of
+	// generated dumps; both go when the binary ends.
+	code := pgtest.Main(m)
+	d1fixture.Cleanup()
+	os.Exit(code)
 }
 
 // TestServeOriginalCodec starts `serve --codec …/wasmchannel_bg.wasm` as a

@@ -1,0 +1,134 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wasmchannel/wasmchannel/codec"
+)
+
+// Protocol is what differs between the servers the generator measures: how
+// users get credentials, how a socket joins a room, and how chat messages
+// look on the wire. Everything else (generator, pacing, window, barrier,
+// loss accounting) is the same for every server, so their figures compare.
+type Protocol interface {
+	// Credentials returns one credential per user, n users named after run.
+	Credentials(ctx context.Context, base, run string, n int) ([]string, error)
+	// Join opens a socket into room as the user of cred. When it returns,
+	// the socket may send; the server may add it to the room a moment
+	// later (the run's barrier waits for that).
+	Join(ctx context.Context, d *websocket.Dialer, wsBase, room, cred string) (*websocket.Conn, error)
+	// NewWire returns the encoder and decoder of one client's goroutine.
+	NewWire(room string) Wire
+	// FrameType is the WebSocket message type of what the client sends.
+	FrameType() int
+}
+
+// Wire encodes outgoing chat messages and decodes incoming frames. One
+// goroutine uses it.
+type Wire interface {
+	// Encode makes the frame that sends a chat message with this id.
+	Encode(id string, payload []byte) ([]byte, error)
+	// Decode calls each for every event in one received frame.
+	Decode(frame []byte, each func(Event)) error
+}
+
+// EventKind says what a received frame meant.
+type EventKind int
+
+// Event kinds.
+const (
+	// EventMessage is a chat message: ID and Payload are set.
+	EventMessage EventKind = iota
+	// EventNotice is the server refusing something this client sent
+	// (rate limit, rule, a publish error); Payload holds its text.
+	EventNotice
+	// EventPresence is a presence announcement (OnlineUsers).
+	EventPresence
+	// EventOther is anything else: replies, acknowledgements.
+	EventOther
+)
+
+// Event is one thing a client received. Reply, when set, is a frame the
+// client must send back (a Centrifugo pong).
+type Event struct {
+	Kind    EventKind
+	ID      string
+	Payload []byte
+	Reply   []byte
+}
+
+// Wasmchannel is the protocol of the project's own server: users sign up
+// through the HTTP API, a socket joins a room by its path with a Bearer
+// token, and packets are encoded with the project's Go codec.
+type Wasmchannel struct{}
+
+// Credentials signs up n users and returns their session tokens.
+func (Wasmchannel) Credentials(ctx context.Context, base, run string, n int) ([]string, error) {
+	return signUp(ctx, base, run, n, 8)
+}
+
+// Join dials /ws/<room> with the token as a Bearer header.
+func (Wasmchannel) Join(ctx context.Context, d *websocket.Dialer, wsBase, room, cred string) (*websocket.Conn, error) {
+	return dial(ctx, d, wsBase+"/ws/"+room, cred)
+}
+
+// FrameType is binary: packets are the codec's bytes.
+func (Wasmchannel) FrameType() int { return websocket.BinaryMessage }
+
+// NewWire returns a Go-codec wire.
+func (Wasmchannel) NewWire(string) Wire { return &codecWire{c: codec.NewGo()} }
+
+type codecWire struct{ c *codec.Go }
+
+func (w *codecWire) Encode(id string, payload []byte) ([]byte, error) {
+	data, err := w.c.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: payload})
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return data, nil
+}
+
+func (w *codecWire) Decode(frame []byte, each func(Event)) error {
+	p, err := w.c.Decode(frame, maxFrame)
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.Kind == codec.KindMessage && p.MessageID == nil:
+		each(Event{Kind: EventNotice, Payload: p.Payload})
+	case p.Kind == codec.KindMessage:
+		each(Event{Kind: EventMessage, ID: *p.MessageID, Payload: p.Payload})
+	case p.Kind == codec.KindOnlineUsers:
+		each(Event{Kind: EventPresence})
+	default:
+		each(Event{Kind: EventOther})
+	}
+	return nil
+}
+
+// errClosedEarly is a socket that ended while a join waited for a reply.
+var errClosedEarly = errors.New("socket closed during the join")
+
+// readReply reads frames until one satisfies done or the deadline passes;
+// it is for joins, before the client's reader goroutine starts.
+func readReply(ws *websocket.Conn, deadline time.Time, done func([]byte) (bool, error)) error {
+	if err := ws.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	defer ws.SetReadDeadline(time.Time{})
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errClosedEarly, err)
+		}
+		ok, err := done(data)
+		if err != nil || ok {
+			return err
+		}
+	}
+}
