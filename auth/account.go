@@ -141,7 +141,7 @@ func (s *Service) ChangePassword(r *http.Request, id Identity, in ChangePassword
 	if err := CheckPasswordLength(in.NewPassword); err != nil {
 		return chat.User{}, nil, err
 	}
-	ip := limitKey(s.cfg.ClientIP(r))
+	ip := LimitKey(s.cfg.ClientIP(r))
 	email := id.User.Email
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	if err != nil {

@@ -189,7 +189,7 @@ func TestVerifyChargesStoredCost(t *testing.T) {
 	}
 }
 
-func mustUser(t *testing.T, f *fixture, email string) chat.User {
+func mustUser(t *testing.T, f *authFixture, email string) chat.User {
 	t.Helper()
 	u, _, err := f.store.UserByEmail(context.Background(), email)
 	if err != nil {

@@ -8,7 +8,9 @@ import (
 )
 
 // Limits configures the limits on sign-in, sign-up and new sessions. Zero
-// fields take DefaultLimits' values.
+// fields take DefaultLimits' values; a negative count (Off) turns that one
+// limit off, as a load generator signing up thousands of users from one
+// address needs.
 type Limits struct {
 	// EmailFailures is how many failed sign-ins one email may have from one
 	// client address within Window before that pair is locked out. Keyed
@@ -42,6 +44,9 @@ type Limits struct {
 	Disabled bool
 }
 
+// Off, as a count of Limits, turns that limit off.
+const Off = -1
+
 // DefaultLimits is the production setting of every limit.
 func DefaultLimits() Limits {
 	return Limits{
@@ -58,10 +63,10 @@ func DefaultLimits() Limits {
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.EmailFailures <= 0 {
+	if l.EmailFailures == 0 {
 		l.EmailFailures = d.EmailFailures
 	}
-	if l.IPFailures <= 0 {
+	if l.IPFailures == 0 {
 		l.IPFailures = d.IPFailures
 	}
 	if l.Window <= 0 {
@@ -70,10 +75,10 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxLockout <= 0 {
 		l.MaxLockout = max(d.MaxLockout, l.Window)
 	}
-	if l.SignUpsPerIP <= 0 {
+	if l.SignUpsPerIP == 0 {
 		l.SignUpsPerIP = d.SignUpsPerIP
 	}
-	if l.NewSessionsPerUser <= 0 {
+	if l.NewSessionsPerUser == 0 {
 		l.NewSessionsPerUser = d.NewSessionsPerUser
 	}
 	if l.QuotaWindow <= 0 {
@@ -106,11 +111,11 @@ func newLimiter(cfg Limits) *limiter {
 	}
 }
 
-// limitKey is the address a limit counts: an IPv6 address by its /64,
+// LimitKey is the address a limit counts: an IPv6 address by its /64,
 // since one subscriber usually holds a whole /64 and could otherwise
 // rotate through it to reset every per-address limit. IPv4 addresses, and
 // anything that does not parse (a custom ClientIP), count as they are.
-func limitKey(ip string) string {
+func LimitKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || !a.Is6() || a.Is4In6() {
 		return ip
@@ -136,9 +141,14 @@ func (l *limiter) peek(email, ip string, now time.Time) (time.Duration, bool) {
 }
 
 func (l *limiter) waitLocked(email, ip string, now time.Time) (time.Duration, bool) {
-	wait := l.pair.locked(pairKey(email, ip), now)
-	if w, over := l.ip.over(ip, l.cfg.IPFailures, l.cfg.Window, now); over && w > wait {
-		wait = w
+	var wait time.Duration
+	if l.cfg.EmailFailures > 0 {
+		wait = l.pair.locked(pairKey(email, ip), now)
+	}
+	if l.cfg.IPFailures > 0 {
+		if w, over := l.ip.over(ip, l.cfg.IPFailures, l.cfg.Window, now); over && w > wait {
+			wait = w
+		}
 	}
 	return wait, wait == 0
 }
@@ -156,8 +166,12 @@ func (l *limiter) begin(email, ip string, now time.Time) (time.Duration, bool) {
 	if wait, ok := l.waitLocked(email, ip, now); !ok {
 		return wait, false
 	}
-	l.pair.fail(pairKey(email, ip), l.cfg, now)
-	l.ip.add(ip, l.cfg.Window, now)
+	if l.cfg.EmailFailures > 0 {
+		l.pair.fail(pairKey(email, ip), l.cfg, now)
+	}
+	if l.cfg.IPFailures > 0 {
+		l.ip.add(ip, l.cfg.Window, now)
+	}
 	return 0, true
 }
 
@@ -185,7 +199,7 @@ func (l *limiter) succeeded(email, ip string) {
 // allowSignUp counts a sign-up attempt from ip, or reports how long to
 // wait when the address has used its quota.
 func (l *limiter) allowSignUp(ip string, now time.Time) (time.Duration, bool) {
-	if l.cfg.Disabled {
+	if l.cfg.Disabled || l.cfg.SignUpsPerIP < 0 {
 		return 0, true
 	}
 	l.mu.Lock()
@@ -200,7 +214,7 @@ func (l *limiter) allowSignUp(ip string, now time.Time) (time.Duration, bool) {
 // sessionQuota reports how long userID must wait before opening another
 // session, without counting one.
 func (l *limiter) sessionQuota(userID string, now time.Time) (time.Duration, bool) {
-	if l.cfg.Disabled {
+	if l.cfg.Disabled || l.cfg.NewSessionsPerUser < 0 {
 		return 0, true
 	}
 	l.mu.Lock()
@@ -213,7 +227,7 @@ func (l *limiter) sessionQuota(userID string, now time.Time) (time.Duration, boo
 
 // sessionOpened counts a new session of userID.
 func (l *limiter) sessionOpened(userID string, now time.Time) {
-	if l.cfg.Disabled {
+	if l.cfg.Disabled || l.cfg.NewSessionsPerUser < 0 {
 		return
 	}
 	l.mu.Lock()

@@ -18,7 +18,7 @@ import (
 // Every threshold below comes from DefaultLimits, the production setting.
 
 // signInFrom attempts a sign-in from ip.
-func (f *fixture) signInFrom(ip, email, password string) error {
+func (f *authFixture) signInFrom(ip, email, password string) error {
 	_, err := f.svc.SignIn(reqFrom(ip), SignInInput{Email: email, Password: password})
 	return err
 }
@@ -229,6 +229,32 @@ func TestLimiterDisabled(t *testing.T) {
 	}
 }
 
+// TestLimitsOff: Off turns off one limit and leaves the others at their
+// defaults (bench load turns off the quotas, never the lock-out).
+func TestLimitsOff(t *testing.T) {
+	lim := DefaultLimits()
+	f := newFixture(t, nil, func(c *Config) {
+		c.Limits = Limits{SignUpsPerIP: Off, NewSessionsPerUser: Off}
+	})
+	const ip = "198.51.100.30"
+	for i := 0; i <= lim.SignUpsPerIP; i++ {
+		if _, err := f.svc.SignUp(reqFrom(ip), SignUpInput{Name: "x", Email: fmt.Sprintf("off%d@example.com", i), Password: "password123"}); err != nil {
+			t.Fatalf("sign-up %d with the quota off: %v", i, err)
+		}
+	}
+	for i := 0; i < lim.NewSessionsPerUser; i++ {
+		f.signIn(t, ip, "off0@example.com", "password123")
+	}
+	for i := 0; i < lim.EmailFailures; i++ {
+		if err := f.signInFrom(ip, "off1@example.com", "wrong-password"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if err := f.signInFrom(ip, "off1@example.com", "password123"); !errors.Is(err, ErrTooManyRequests) {
+		t.Fatalf("the lock-out stays on: %v", err)
+	}
+}
+
 func TestClientIPOverride(t *testing.T) {
 	lim := DefaultLimits()
 	f := newFixture(t, nil, func(c *Config) {
@@ -339,8 +365,8 @@ func TestLimitKeyIPv6Prefix(t *testing.T) {
 		{"::ffff:192.0.2.1", "::ffff:192.0.2.2", false},
 		{"not-an-ip", "not-an-ip", true},
 	} {
-		if got := limitKey(tc.a) == limitKey(tc.b); got != tc.same {
-			t.Errorf("limitKey(%q)=%q, limitKey(%q)=%q; same=%v, want %v", tc.a, limitKey(tc.a), tc.b, limitKey(tc.b), got, tc.same)
+		if got := LimitKey(tc.a) == LimitKey(tc.b); got != tc.same {
+			t.Errorf("LimitKey(%q)=%q, LimitKey(%q)=%q; same=%v, want %v", tc.a, LimitKey(tc.a), tc.b, LimitKey(tc.b), got, tc.same)
 		}
 	}
 	lim := DefaultLimits()

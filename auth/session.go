@@ -88,7 +88,7 @@ func (s *Service) SignUp(r *http.Request, in SignUpInput) (Issued, error) {
 	if err := CheckPasswordLength(in.Password); err != nil {
 		return Issued{}, err
 	}
-	ip := limitKey(s.cfg.ClientIP(r))
+	ip := LimitKey(s.cfg.ClientIP(r))
 	if wait, ok := s.limiter.allowSignUp(ip, s.cfg.Now()); !ok {
 		s.log.Warn("auth: sign-up refused by per-address quota", "ip", ip, "retry_after", wait.Round(time.Second))
 		return Issued{}, &RateLimitError{RetryAfter: wait}
@@ -134,7 +134,7 @@ func (s *Service) SignIn(r *http.Request, in SignInInput) (Issued, error) {
 	if !ValidEmail(email) {
 		return Issued{}, ErrInvalidEmail
 	}
-	ip := limitKey(s.cfg.ClientIP(r))
+	ip := LimitKey(s.cfg.ClientIP(r))
 	now := s.cfg.Now()
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	known := err == nil
@@ -242,24 +242,10 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 	return id, nil
 }
 
-// SessionLive reports whether the session with this token hash still
-// exists and has not expired, without extending it. The hub's session
-// sweep calls it to close the sockets of revoked or expired sessions with
-// 1008. A store error counts as live, and is logged: a transient database
-// failure must not disconnect everyone, and the next sweep asks again.
-func (s *Service) SessionLive(ctx context.Context, tokenHash string) bool {
-	err := s.CheckSession(ctx, tokenHash)
-	if err != nil && !errors.Is(err, ErrSessionGone) {
-		s.log.Warn("auth: session check failed; keeping the socket", "err", err)
-		return true
-	}
-	return err == nil
-}
-
 // CheckSession is nil for a live session, ErrSessionGone for a missing or
-// expired one, and the store's error otherwise, for a caller with its own
-// rule for store errors (app's sweep closes a session it could not check
-// for a minute).
+// expired one, and the store's error otherwise, without extending the
+// session. The socket sweep calls it and keeps its own rule for store
+// errors (app's sweep closes a session it could not check for a minute).
 func (s *Service) CheckSession(ctx context.Context, tokenHash string) error {
 	sess, _, err := s.store.SessionByTokenHash(ctx, tokenHash)
 	if errors.Is(err, chat.ErrNotFound) {

@@ -217,7 +217,7 @@ func TestDontRememberSession(t *testing.T) {
 	}
 }
 
-func TestSignOutAndSessionLive(t *testing.T) {
+func TestSignOutAndCheckSession(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	iss := f.signUp(t, "ann@example.com", "password123")
 	r := req("GET", "/", f.cookieHeader(iss.Token))
@@ -225,14 +225,14 @@ func TestSignOutAndSessionLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.svc.SessionLive(context.Background(), id.Session.TokenHash) {
-		t.Fatal("SessionLive before sign-out = false")
+	if err := f.svc.CheckSession(context.Background(), id.Session.TokenHash); err != nil {
+		t.Fatalf("CheckSession before sign-out = %v", err)
 	}
 	if err := f.svc.SignOut(req("POST", "/", "Authorization: Bearer "+iss.Token)); err != nil {
 		t.Fatal(err)
 	}
-	if f.svc.SessionLive(context.Background(), id.Session.TokenHash) {
-		t.Fatal("SessionLive after sign-out = true")
+	if err := f.svc.CheckSession(context.Background(), id.Session.TokenHash); !errors.Is(err, ErrSessionGone) {
+		t.Fatalf("CheckSession after sign-out = %v, want ErrSessionGone", err)
 	}
 	if _, err := f.svc.Authenticate(r); !errors.Is(err, ErrSessionGone) {
 		t.Fatalf("Authenticate after sign-out: %v", err)
@@ -243,7 +243,7 @@ func TestSignOutAndSessionLive(t *testing.T) {
 	}
 }
 
-func TestSessionLiveExpires(t *testing.T) {
+func TestCheckSessionExpires(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	iss := f.signUp(t, "ann@example.com", "password123")
 	id, err := f.svc.Authenticate(req("GET", "/", f.cookieHeader(iss.Token)))
@@ -251,8 +251,8 @@ func TestSessionLiveExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(DefaultSessionTTL)
-	if f.svc.SessionLive(context.Background(), id.Session.TokenHash) {
-		t.Fatal("SessionLive after expiry = true")
+	if err := f.svc.CheckSession(context.Background(), id.Session.TokenHash); !errors.Is(err, ErrSessionGone) {
+		t.Fatalf("CheckSession after expiry = %v, want ErrSessionGone", err)
 	}
 }
 

@@ -8,12 +8,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/db/sqlite"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // openStore opens a real SQLite store in a temporary file on clock, and
@@ -59,37 +59,19 @@ func passwordHash(t testing.TB, d *sqlite.DB, email string) string {
 	return h
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 const testSecret = "unit-test-secret-0123456789abcdef0123"
 
-type fixture struct {
+type authFixture struct {
 	svc   *Service
 	store *sqlite.DB
-	clock *fakeClock
+	clock *fixture.Clock
 }
 
 // newFixture builds a Service over a real SQLite store with a fake clock; mod may
 // adjust the config first.
-func newFixture(t testing.TB, log *slog.Logger, mod func(*Config)) *fixture {
+func newFixture(t testing.TB, log *slog.Logger, mod func(*Config)) *authFixture {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := fixture.NewClock(time.Time{})
 	store := openStore(t, clock.Now)
 	cfg := Config{
 		Secret:         []byte(testSecret),
@@ -103,7 +85,7 @@ func newFixture(t testing.TB, log *slog.Logger, mod func(*Config)) *fixture {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &fixture{svc: New(store, cfg, log), store: store, clock: clock}
+	return &authFixture{svc: New(store, cfg, log), store: store, clock: clock}
 }
 
 // req builds a request from 192.0.2.1 with the given headers ("Name: value").
@@ -118,7 +100,7 @@ func req(method, target string, headers ...string) *http.Request {
 }
 
 // signUp creates a user and returns the issued session.
-func (f *fixture) signUp(t testing.TB, email, password string) Issued {
+func (f *authFixture) signUp(t testing.TB, email, password string) Issued {
 	t.Helper()
 	iss, err := f.svc.SignUp(req("POST", "http://chat.test/api/auth/sign-up/email"), SignUpInput{
 		Name: "Test", Email: email, Password: password, RememberMe: true,
@@ -130,6 +112,6 @@ func (f *fixture) signUp(t testing.TB, email, password string) Issued {
 }
 
 // cookieHeader is the Cookie header a browser would send for iss.
-func (f *fixture) cookieHeader(token string) string {
+func (f *authFixture) cookieHeader(token string) string {
 	return "Cookie: " + SessionCookieName + "=" + encodeCookieValue(Sign([]byte(testSecret), token))
 }
