@@ -79,9 +79,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	acfg := auth.Config{
 		Secret: secret, TrustedOrigins: cfg.TrustedOrigins, Scrypt: *cfg.AuthScrypt,
 		Secure: cfg.SecureCookies, CookieDomain: cfg.CookieDomain, SameSite: cfg.CookieSameSite,
-	}
-	if cfg.AuthLimits != nil {
-		acfg.Limits = *cfg.AuthLimits
+		HashMemory: cfg.HashMemory, HashQueue: cfg.HashQueue, Limits: cfg.authLimits(),
 	}
 	if err := acfg.Validate(); err != nil {
 		a.closeEarly()
@@ -108,6 +106,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		MaxFrameBytes:   cfg.MaxFrameBytes,
 		MaxConnsPerUser: cfg.MaxConnsPerUser,
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
+		UpgradesPerUser: cfg.UpgradesPerUser,
+		UpgradesPerIP:   cfg.UpgradesPerIP,
 		Version:         cfg.Version,
 		TrustedProxies:  proxies,
 		PublicURL:       public,

@@ -32,6 +32,11 @@ type Config struct {
 	// MaxConnsPerUser and MaxConnsPerIP cap sockets (0 = unlimited).
 	MaxConnsPerUser int
 	MaxConnsPerIP   int
+	// UpgradesPerUser and UpgradesPerIP are WebSocket upgrades a minute,
+	// as many at once (0 = unlimited): every join and leave reaches the
+	// whole room, so reconnecting in a loop must not be free.
+	UpgradesPerUser int
+	UpgradesPerIP   int
 	// SendQueueBytes bounds each socket's unsent bytes.
 	SendQueueBytes int
 	// MaxBodyBytes caps every HTTP request body; MaxFrameBytes one
@@ -74,9 +79,21 @@ type Config struct {
 	Log          *slog.Logger
 	// AuthScrypt is the password-hash cost (tests use a cheap one).
 	AuthScrypt *auth.ScryptParams
-	// AuthLimits overrides the sign-in brute-force limits (auth's own
-	// defaults when nil).
-	AuthLimits *auth.Limits
+	// SignUpsPerIP and SessionsPerUser are auth's quotas per
+	// auth.Limits.QuotaWindow (an hour): sign-ups per address and new
+	// sessions per account, successful sign-ins included (0 = off).
+	SignUpsPerIP    int
+	SessionsPerUser int
+	// SignInFailures locks out an (email, address) pair, with back-off;
+	// SignInFailuresPerIP bounds one address's failures across emails;
+	// both per auth.Limits.Window, 15 minutes (0 = off).
+	SignInFailures      int
+	SignInFailuresPerIP int
+	// HashMemory is the bytes all running password hashes may take
+	// together; HashQueue how many hashes may wait for it before the
+	// answer is 503 with Retry-After.
+	HashMemory int64
+	HashQueue  int
 	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the HTTP server's
 	// timeouts, which drop slowloris clients and idle keep-alives.
 	ReadHeaderTimeout time.Duration
@@ -90,6 +107,7 @@ type Config struct {
 // lists the same values.
 func DefaultConfig() Config {
 	scrypt := auth.DefaultScrypt
+	lim := auth.DefaultLimits()
 	return Config{
 		Addr:   "127.0.0.1:8080",
 		DBPath: db.DefaultTarget,
@@ -100,7 +118,13 @@ func DefaultConfig() Config {
 		MaxPayload:      999,
 		HistoryCache:    100, // as upstream's KV
 		MaxConnsPerUser: 32,
-		MaxConnsPerIP:   0,
+		// Eight users' worth from one address; raise it (or 0) where many
+		// users share an address (CGNAT, an office behind one NAT).
+		MaxConnsPerIP: 256,
+		// One reconnect a second per user after a burst that covers all
+		// its sockets reconnecting at once; twice the address cap.
+		UpgradesPerUser: 60,
+		UpgradesPerIP:   512,
 		SendQueueBytes:  1 << 20,
 		MaxBodyBytes:    64 << 10,
 		MaxFrameBytes:   64 << 10,
@@ -108,26 +132,34 @@ func DefaultConfig() Config {
 		// Issue 15: no room hangs on an exhausted pool, one account cannot
 		// hold the pool or multiply the per-room limit across rooms, and a
 		// socket that only sends refused frames is closed.
-		CodecWait:         time.Second,
-		MaxRoomsPerUser:   32, // as many as its sockets may be in
-		UserPacketRate:    20, // four rooms at the per-room limit
-		UserByteRate:      64 << 10,
-		MaxViolations:     100,
-		ViolationWindow:   10 * time.Second,
-		Pool:              host.DefaultConfig(),
-		SessionSweep:      5 * time.Second,
-		AuthScrypt:        &scrypt,
-		CookieSameSite:    auth.DefaultSameSite,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		CodecWait:       time.Second,
+		MaxRoomsPerUser: 32, // as many as its sockets may be in
+		UserPacketRate:  20, // four rooms at the per-room limit
+		UserByteRate:    64 << 10,
+		MaxViolations:   100,
+		ViolationWindow: 10 * time.Second,
+		// Issue 15: password hashing has a budget and a quota.
+		SignUpsPerIP:        lim.SignUpsPerIP,
+		SessionsPerUser:     lim.NewSessionsPerUser,
+		SignInFailures:      lim.EmailFailures,
+		SignInFailuresPerIP: lim.IPFailures,
+		HashMemory:          auth.DefaultHashMemory,
+		HashQueue:           auth.DefaultHashQueue,
+		Pool:                host.DefaultConfig(),
+		SessionSweep:        5 * time.Second,
+		AuthScrypt:          &scrypt,
+		CookieSameSite:      auth.DefaultSameSite,
+		ReadHeaderTimeout:   5 * time.Second,
+		ReadTimeout:         30 * time.Second,
+		IdleTimeout:         90 * time.Second,
 	}
 }
 
 // withDefaults fills, from DefaultConfig, the fields whose zero value means
 // nothing (no address, a payload cap of 0, a 0s sweep), so that a Config
-// literal still runs. Fields where zero is a choice (RateLimit and the
-// socket caps: off) are left as given.
+// literal still runs. Fields where zero is a choice (RateLimit, the socket
+// caps, the upgrade rates and the auth quotas and lock-outs: off) are left
+// as given.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	setZero(&c.Addr, d.Addr)
@@ -142,6 +174,8 @@ func (c Config) withDefaults() Config {
 	setZero(&c.CodecWait, d.CodecWait)
 	setZero(&c.ViolationWindow, d.ViolationWindow)
 	setZero(&c.SessionSweep, d.SessionSweep)
+	setZero(&c.HashMemory, d.HashMemory)
+	setZero(&c.HashQueue, d.HashQueue)
 	setZero(&c.CookieSameSite, d.CookieSameSite)
 	setZero(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
 	setZero(&c.ReadTimeout, d.ReadTimeout)
@@ -174,11 +208,17 @@ func (c Config) Validate() error {
 	}{
 		{"--rate-limit", c.RateLimit}, {"--max-conns-per-user", c.MaxConnsPerUser}, {"--max-conns-per-ip", c.MaxConnsPerIP},
 		{"--max-rooms-per-user", c.MaxRoomsPerUser}, {"--user-packet-rate", c.UserPacketRate}, {"--user-byte-rate", c.UserByteRate},
-		{"--max-violations", c.MaxViolations},
+		{"--max-violations", c.MaxViolations}, {"--upgrades-per-user", c.UpgradesPerUser}, {"--upgrades-per-ip", c.UpgradesPerIP},
+		{"--signups-per-ip", c.SignUpsPerIP}, {"--sessions-per-user", c.SessionsPerUser},
+		{"--signin-failures", c.SignInFailures}, {"--signin-failures-per-ip", c.SignInFailuresPerIP},
+		{"--hash-queue", c.HashQueue},
 	} {
 		if v.n < 0 {
 			errs = append(errs, fmt.Errorf("%s must be 0 (off) or more", v.flag))
 		}
+	}
+	if c.HashMemory < 0 {
+		errs = append(errs, errors.New("--hash-memory must not be negative"))
 	}
 	if c.Pool.MaxInstances < 0 {
 		errs = append(errs, errors.New("--codec-instances must not be negative"))
@@ -237,7 +277,9 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.MaxPayload, "max-payload", cfg.MaxPayload, "largest decompressed payload accepted, in bytes")
 	fs.IntVar(&cfg.HistoryCache, "history-cache", cfg.HistoryCache, "newest messages per room kept in memory")
 	fs.IntVar(&cfg.MaxConnsPerUser, "max-conns-per-user", cfg.MaxConnsPerUser, "open WebSockets per user (0 = unlimited)")
-	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", cfg.MaxConnsPerIP, "open WebSockets per client IP (0 = unlimited)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", cfg.MaxConnsPerIP, "open WebSockets per client IP (0 = unlimited; raise it where many users share an address)")
+	fs.IntVar(&cfg.UpgradesPerUser, "upgrades-per-user", cfg.UpgradesPerUser, "WebSocket upgrades per user per minute, as many at once (0 = unlimited)")
+	fs.IntVar(&cfg.UpgradesPerIP, "upgrades-per-ip", cfg.UpgradesPerIP, "WebSocket upgrades per client IP (IPv6 /64) per minute, as many at once (0 = unlimited)")
 	fs.DurationVar(&cfg.IdleGrace, "idle-grace", cfg.IdleGrace, "how long an empty room keeps its codec instance")
 	fs.IntVar(&cfg.Pool.MaxInstances, "codec-instances", cfg.Pool.MaxInstances, "WASM codec instances alive at most (one per awake room); a room that finds none within a second runs on the Go codec")
 	fs.IntVar(&cfg.MaxRoomsPerUser, "max-rooms-per-user", cfg.MaxRoomsPerUser, "rooms one user may hold awake (0 = unlimited)")
@@ -249,6 +291,12 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.CookieSameSite, "cookie-samesite", cfg.CookieSameSite, "SameSite of the auth cookies: lax, strict or none (none needs --secure-cookies)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base URL users open (https://chat.example.com): the server's own origin for the Origin checks, whatever Host a proxy sends")
 	fs.Var((*listValue)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For, -Proto and -Host are believed")
+	fs.IntVar(&cfg.SignUpsPerIP, "signups-per-ip", cfg.SignUpsPerIP, "sign-ups per client IP (IPv6 /64) per hour (0 = off)")
+	fs.IntVar(&cfg.SessionsPerUser, "sessions-per-user", cfg.SessionsPerUser, "new sessions per account per hour, successful sign-ins included (0 = off)")
+	fs.IntVar(&cfg.SignInFailures, "signin-failures", cfg.SignInFailures, "failed sign-ins per email and client IP within 15 minutes before that pair is locked out, with back-off (0 = off)")
+	fs.IntVar(&cfg.SignInFailuresPerIP, "signin-failures-per-ip", cfg.SignInFailuresPerIP, "failed sign-ins per client IP within 15 minutes, whatever the emails (0 = off)")
+	fs.Var(mebibytes{&cfg.HashMemory}, "hash-memory", "MiB all running password hashes may take together (one takes 32 MiB at --scrypt-log-n 14)")
+	fs.IntVar(&cfg.HashQueue, "hash-queue", cfg.HashQueue, "password hashes that may wait for --hash-memory; one more is answered 503 with Retry-After")
 	if cfg.AuthScrypt == nil {
 		s := auth.DefaultScrypt
 		cfg.AuthScrypt = &s
@@ -294,6 +342,42 @@ func (l *listValue) String() string {
 func (l *listValue) Set(s string) error {
 	*l = SplitList(s)
 	return nil
+}
+
+// mebibytes is a byte count set and shown in MiB.
+type mebibytes struct{ p *int64 }
+
+func (v mebibytes) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v.p>>20, 10)
+}
+
+func (v mebibytes) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > 1<<20 {
+		return errors.New("want a whole number of MiB, at least 1")
+	}
+	*v.p = n << 20
+	return nil
+}
+
+// authLimits is auth's Limits for c: a count of 0 (off) becomes auth.Off,
+// since a zero there takes auth's default.
+func (c Config) authLimits() auth.Limits {
+	off := func(n int) int {
+		if n == 0 {
+			return auth.Off
+		}
+		return n
+	}
+	return auth.Limits{
+		EmailFailures:      off(c.SignInFailures),
+		IPFailures:         off(c.SignInFailuresPerIP),
+		SignUpsPerIP:       off(c.SignUpsPerIP),
+		NewSessionsPerUser: off(c.SessionsPerUser),
+	}
 }
 
 // scryptLogN sets the scrypt cost exponent in place.

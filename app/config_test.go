@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wasmchannel/wasmchannel/auth"
 )
 
 func parse(t *testing.T, args ...string) (Config, error) {
@@ -68,5 +70,45 @@ func TestZeroConfigFills(t *testing.T) {
 	c.MaxRoomsPerUser = -1
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--max-rooms-per-user") {
 		t.Fatalf("negative cap: %v", err)
+	}
+}
+
+// TestAuthLimitFlags: every auth limit is a serve flag whose default is
+// auth's, and 0 turns that one limit off (auth.Off) rather than falling
+// back to auth's default.
+func TestAuthLimitFlags(t *testing.T) {
+	def, err := parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := auth.DefaultLimits()
+	if got := def.authLimits(); got.EmailFailures != lim.EmailFailures || got.IPFailures != lim.IPFailures ||
+		got.SignUpsPerIP != lim.SignUpsPerIP || got.NewSessionsPerUser != lim.NewSessionsPerUser {
+		t.Fatalf("default auth limits %+v, want auth's %+v", got, lim)
+	}
+	if def.HashMemory != auth.DefaultHashMemory || def.HashQueue != auth.DefaultHashQueue {
+		t.Fatalf("hash budget %d/%d, want auth's", def.HashMemory, def.HashQueue)
+	}
+	c, err := parse(t, "--signups-per-ip", "0", "--sessions-per-user", "7", "--signin-failures", "0",
+		"--signin-failures-per-ip", "9", "--hash-memory", "128", "--hash-queue", "4", "--upgrades-per-user", "0", "--upgrades-per-ip", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.authLimits()
+	if got.SignUpsPerIP != auth.Off || got.NewSessionsPerUser != 7 || got.EmailFailures != auth.Off || got.IPFailures != 9 {
+		t.Fatalf("auth limits from flags: %+v", got)
+	}
+	if c.HashMemory != 128<<20 || c.HashQueue != 4 || c.UpgradesPerUser != 0 || c.UpgradesPerIP != 5 {
+		t.Fatalf("from flags: memory %d queue %d upgrades %d/%d", c.HashMemory, c.HashQueue, c.UpgradesPerUser, c.UpgradesPerIP)
+	}
+	if _, err := parse(t, "--hash-memory", "0"); err == nil {
+		t.Fatal("--hash-memory 0 accepted")
+	}
+	if _, err := parse(t, "--upgrades-per-ip", "-1"); err != nil {
+		t.Fatal(err)
+	}
+	c.UpgradesPerIP = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--upgrades-per-ip") {
+		t.Fatalf("negative upgrade rate: %v", err)
 	}
 }

@@ -26,6 +26,11 @@ type Config struct {
 	// MaxConnsPerUser and MaxConnsPerIP cap open sockets; 0 is unlimited.
 	MaxConnsPerUser int
 	MaxConnsPerIP   int
+	// UpgradesPerUser and UpgradesPerIP are WebSocket upgrades a minute
+	// (as many at once), refused with 429 before the upgrade; 0 is
+	// unlimited. An address counts by its IPv6 /64 (auth.LimitKey).
+	UpgradesPerUser int
+	UpgradesPerIP   int
 	Version         string
 	// TrustedProxies are the peers whose X-Forwarded-* headers are
 	// believed (proxy.go); none means the TCP peer is the client.
@@ -55,11 +60,15 @@ type server struct {
 	codec codec.Source
 	log   *slog.Logger
 	conns *connLimiter
+	// upgradesByUser and upgradesByIP rate-limit upgrades (UpgradesPer*).
+	upgradesByUser *upgradeLimiter
+	upgradesByIP   *upgradeLimiter
 }
 
 // New builds the Echo application with every route of http-api.md.
 func New(cfg Config, d Deps) *echo.Echo {
-	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter()}
+	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter(),
+		upgradesByUser: newUpgradeLimiter(cfg.UpgradesPerUser), upgradesByIP: newUpgradeLimiter(cfg.UpgradesPerIP)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/hub"
 	"github.com/wasmchannel/wasmchannel/wsframe"
 )
@@ -68,7 +71,9 @@ func (t *wsTransport) disconnect(d hub.Disconnect) { t.Close(d.Code, d.Reason) }
 var writeBuffers = &sync.Pool{}
 
 // websocket upgrades GET / and GET /ws/:room after checking the room name,
-// the Origin, the session and the connection caps, in that order.
+// the Origin, the address's upgrade rate, the session, the user's upgrade
+// rate and the connection caps, in that order: each refusal is an HTTP
+// answer, before any room hears of the socket.
 func (s *server) websocket(c echo.Context) error {
 	req := c.Request()
 	room := c.Param("room")
@@ -89,11 +94,17 @@ func (s *server) websocket(c echo.Context) error {
 			return &Error{Status: http.StatusForbidden, Code: "INVALID_ORIGIN", Message: "this Origin is not trusted"}
 		}
 	}
+	ip := c.RealIP()
+	if wait, ok := s.upgradesByIP.take(auth.LimitKey(ip)); !ok {
+		return tooManyUpgrades("address", s.cfg.UpgradesPerIP, wait)
+	}
 	id, err := s.identity(c)
 	if err != nil {
 		return err
 	}
-	ip := c.RealIP()
+	if wait, ok := s.upgradesByUser.take(id.User.ID); !ok {
+		return tooManyUpgrades("user", s.cfg.UpgradesPerUser, wait)
+	}
 	if who := s.conns.acquire(id.User.ID, ip, s.cfg.MaxConnsPerUser, s.cfg.MaxConnsPerIP); who != "" {
 		return &Error{Status: http.StatusTooManyRequests, Code: "TOO_MANY_CONNECTIONS", Message: "this " + who + " has too many open connections", RetryAfter: 10}
 	}
@@ -120,6 +131,15 @@ func (s *server) websocket(c echo.Context) error {
 		s.serveSocket(fc, room, id.User.ID, id.Session.TokenHash)
 	}()
 	return nil
+}
+
+// tooManyUpgrades is the 429 of an upgrade rate limit.
+func tooManyUpgrades(who string, perMinute int, wait time.Duration) error {
+	return &Error{
+		Status: http.StatusTooManyRequests, Code: "TOO_MANY_UPGRADES",
+		Message:    fmt.Sprintf("this %s opened too many WebSockets: %d a minute at most", who, perMinute),
+		RetryAfter: retryAfterSeconds(wait),
+	}
 }
 
 // joinRefused is the close for a socket its room would not take: 1013,
@@ -150,22 +170,63 @@ func (s *server) serveSocket(fc *wsframe.Conn, room, userID, sessionKey string) 
 	}
 	defer s.hub.Leave(conn)
 	fc.StartPinger(pingPeriod)
-	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(pongWait))
 	})
+	tooBig := messageTooBig(s.cfg.MaxFrameBytes)
 	for {
-		_, data, err := ws.ReadMessage()
+		data, err := readMessage(ws, s.cfg.MaxFrameBytes)
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				conn.Disconnect(hub.DisconnectTooBig)
+			if errors.Is(err, errMessageTooBig) {
+				conn.Disconnect(tooBig)
 			}
 			return
 		}
 		// Text frames are treated as their bytes, as upstream did.
 		if err := s.hub.Receive(ctx, conn, data); err != nil {
 			return
+		}
+	}
+}
+
+// errMessageTooBig is a message above the read limit.
+var errMessageTooBig = errors.New("handlers: message too big")
+
+// messageTooBig is the close of a socket whose message passed max bytes:
+// 1009 with the limit, fragments included.
+func messageTooBig(max int) hub.Disconnect {
+	return hub.Disconnect{Code: websocket.CloseMessageTooBig, Reason: fmt.Sprintf("message too big: %d bytes at most, fragments included", max)}
+}
+
+// readMessage reads the next data message, however it is fragmented,
+// holding at most max+1 of its bytes: the limit is ours rather than
+// gorilla's SetReadLimit so that the close carries a reason. gorilla holds
+// no message bytes itself (its reader streams frame by frame from the
+// connection's fixed buffer), so what a socket holds in unfinished
+// fragments is this buffer, bounded by max.
+func readMessage(ws *websocket.Conn, max int) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, min(512, max+1))
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*cap(buf), max+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > max {
+			return nil, errMessageTooBig
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }

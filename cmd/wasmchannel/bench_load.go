@@ -328,6 +328,8 @@ func (f *loadFlags) serveArgs(addr, db, codec, cpu, mem string) []string {
 		"--max-conns-per-user", "0", "--max-conns-per-ip", "0",
 		// The load is one user on many sockets: no per-user limits.
 		"--user-packet-rate", "0", "--user-byte-rate", "0", "--max-violations", "0", "--max-rooms-per-user", "0",
+		// It signs up and connects thousands of clients from one address.
+		"--upgrades-per-user", "0", "--upgrades-per-ip", "0", "--signups-per-ip", "0", "--sessions-per-user", "0",
 		"--scrypt-log-n", strconv.Itoa(f.scryptLogN), "--log-level", "warn")
 }
 
