@@ -186,14 +186,19 @@ bench-peer: build
 	$(BIN) bench centrifugo-config > $(PEER_DIR)/config.json
 	@echo "$(PEER_DIR)/centrifugo and $(PEER_DIR)/config.json are ready: bin/wasmchannel bench load --peer centrifugo ..."
 
-## fault: the reliability and security tests of issue 7 under the race
-## detector (SIGKILL durability, full disk, hostile packets and bombs,
-## oversize frames, connection caps, slowloris, floods, slow readers,
-## sessions, CSRF, Origin, impersonation, secrets in logs, SQL safety), with
+## fault: the reliability and security tests of issues 7 and 15 under the
+## race detector (SIGKILL durability, full disk, hostile packets and bombs,
+## oversize frames and fragments, connection caps, slowloris, floods, slow
+## readers, sessions, CSRF, Origin, impersonation, secrets in logs, SQL
+## safety, the codec pool exhausted, hashing floods, auth quotas and
+## lock-outs, redirects, per-user budgets, join churn, violations), with
 ## the unit tests they build on in hub, handlers, auth and db, then a bounded
 ## fuzz of a live room. docs/RELIABILITY.md maps each case to its test. The
 ## full-disk test mounts a tmpfs and skips where that is not permitted.
-FAULT_RUN      = Fault|Abuse|SIGKILL|Slow|SQL|Restart|NeedsSession|ChatEndToEnd|Never500|UnknownEmail|FuzzRoomPackets|RateLimit|InvalidPackets|DeleteOnlyByAuthor|BruteForce|Leaked|TokenNotInDatabase|OnlyTokenHash|Logs|Origin|StillValid|Expir|BodyTooLarge|FuzzAuthRoutes|DiskFull|Poison|Integrity
+FAULT_RUN      = Fault|Abuse|SIGKILL|Slow|SQL|Restart|NeedsSession|ChatEndToEnd|Never500|UnknownEmail|FuzzRoomPackets|RateLimit|InvalidPackets|DeleteOnlyByAuthor|BruteForce|Leaked|TokenNotInDatabase|OnlyTokenHash|Logs|Origin|StillValid|Expir|BodyTooLarge|FuzzAuthRoutes|DiskFull|Poison|Integrity|$(FAULT_RUN_15)
+# Issue 15 (TestFault* above, and the unit tests they build on), issue 12's
+# deployment checks and the session sweep's store-error rule.
+FAULT_RUN_15   = Exhausted|RoomCap|Budget|Violations|Quota|Lockout|CallbackURL|LimitsOff|LimitKey|BusyCosts|Upgrade|SessionCheck|CheckSession|CORS|TrustedProxies|PublicURL|ForwardedClient
 FAULT_FUZZTIME ?= 20s
 .PHONY: fault
 fault:

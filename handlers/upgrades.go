@@ -16,55 +16,50 @@ type upgradeLimiter struct {
 	perMinute int // 0 is no limit
 	now       func() time.Time
 
-	mu        sync.Mutex
-	buckets   map[string]*bucket
+	mu sync.Mutex
+	// buckets holds, per key, when its bucket is full again.
+	buckets   map[string]time.Time
 	nextPrune int
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// minPrune is the table size below which full buckets are not swept.
+// minPrune is the table size below which refilled keys are not swept.
 const minPrune = 1024
 
 func newUpgradeLimiter(perMinute int) *upgradeLimiter {
-	return &upgradeLimiter{perMinute: perMinute, now: time.Now, buckets: make(map[string]*bucket), nextPrune: minPrune}
+	return &upgradeLimiter{perMinute: perMinute, now: time.Now, buckets: make(map[string]time.Time), nextPrune: minPrune}
 }
 
 // take spends one upgrade of key, or reports how long until one is free.
+// The bucket is kept as the time it will be full again (GCRA), so the
+// arithmetic is exact: each upgrade pushes that time one interval on, and
+// an upgrade is refused while it lies more than a full bucket ahead.
 func (l *upgradeLimiter) take(key string) (time.Duration, bool) {
 	if l == nil || l.perMinute <= 0 {
 		return 0, true
 	}
 	now := l.now()
-	capacity := float64(l.perMinute)
-	perSecond := capacity / 60
+	interval := time.Minute / time.Duration(l.perMinute)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) >= l.nextPrune {
-			l.prune(now)
-		}
-		b = &bucket{tokens: capacity, last: now}
-		l.buckets[key] = b
+	full, ok := l.buckets[key]
+	if !ok && len(l.buckets) >= l.nextPrune {
+		l.prune(now)
 	}
-	b.tokens = math.Min(capacity, b.tokens+now.Sub(b.last).Seconds()*perSecond)
-	b.last = now
-	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / perSecond * float64(time.Second)), false
+	if full.Before(now) {
+		full = now
 	}
-	b.tokens--
+	if ahead := full.Sub(now) + interval; ahead > time.Minute {
+		return ahead - time.Minute, false
+	}
+	l.buckets[key] = full.Add(interval)
 	return 0, true
 }
 
-// prune forgets the buckets that have refilled (they equal a new one), so
-// the table holds only keys seen within the last minute.
+// prune forgets the keys whose bucket is full again (they equal a new
+// one), so the table holds only keys seen within the last minute.
 func (l *upgradeLimiter) prune(now time.Time) {
-	for k, b := range l.buckets {
-		if now.Sub(b.last) >= time.Minute {
+	for k, full := range l.buckets {
+		if !full.After(now) {
 			delete(l.buckets, k)
 		}
 	}
