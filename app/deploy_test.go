@@ -273,7 +273,8 @@ func TestRPCErrorShape(t *testing.T) {
 }
 
 // TestHealthWithExhaustedPool: /health answers at once and stays 200 while
-// every codec instance is held by awake rooms, and the rooms keep serving.
+// every codec instance is held by awake rooms, the rooms keep serving, and
+// rooms woken meanwhile over WebSocket and HTTP are served on the Go codec.
 func TestHealthWithExhaustedPool(t *testing.T) {
 	s := start(t, func(c *app.Config) {
 		c.Codec = "wasm"
@@ -297,6 +298,15 @@ func TestHealthWithExhaustedPool(t *testing.T) {
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Fatalf("/health took %v with the pool held", took)
+	}
+	// A POST that wakes a third room is answered too (it once waited for
+	// an instance for ever).
+	posted := time.Now()
+	if st := s.do("POST", "/api/messages", bob.Token, map[string]any{"room": "woken-by-post", "messageId": "p-1", "text": "x"}, nil); st != 201 {
+		t.Fatalf("POST into a new room with the pool held: %d", st)
+	}
+	if took := time.Since(posted); took > s.env.Config.CodecWait+5*time.Second {
+		t.Fatalf("POST into a new room took %v", took)
 	}
 	for _, u := range []user{alice, bob} {
 		var page history
