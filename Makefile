@@ -193,8 +193,9 @@ bench-peer: build
 ## safety, the codec pool exhausted, hashing floods, auth quotas and
 ## lock-outs, redirects, per-user budgets, join churn, violations), with
 ## the unit tests they build on in hub, handlers, auth and db, then a bounded
-## fuzz of a live room. docs/RELIABILITY.md maps each case to its test. The
-## full-disk test mounts a tmpfs and skips where that is not permitted.
+## fuzz of a live room. README § Reliability and security maps each case to
+## its test. The full-disk test mounts a tmpfs and skips where that is not
+## permitted.
 FAULT_RUN      = Fault|Abuse|SIGKILL|Slow|SQL|Restart|NeedsSession|ChatEndToEnd|Never500|UnknownEmail|FuzzRoomPackets|RateLimit|InvalidPackets|DeleteOnlyByAuthor|BruteForce|Leaked|TokenNotInDatabase|OnlyTokenHash|Logs|Origin|StillValid|Expir|BodyTooLarge|FuzzAuthRoutes|DiskFull|Poison|Integrity|$(FAULT_RUN_15)
 # Issue 15 (TestFault* above, and the unit tests they build on), issue 12's
 # deployment checks and the session sweep's store-error rule.
