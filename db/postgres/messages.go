@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,39 +55,63 @@ func decodeReactions(s string) ([]chat.Reaction, error) {
 	return chat.NormReactions(out), nil
 }
 
-// insertArgs are the column values of m, in insertMessagesSQL's order.
-func insertArgs(m *chat.Message) ([]any, error) {
+// insertArgs are the column values of m, in insertRunSQL's order, with
+// base, the room's head before this run.
+func insertArgs(m *chat.Message, base int64) ([]any, error) {
 	reactions, err := encodeReactions(m.Reactions)
 	if err != nil {
 		return nil, err
 	}
 	return []any{enc(m.ID), enc(m.Room), enc(m.RefID), enc(m.UserID), m.Kind, m.ReactionKind,
-		enc(strings.ToValidUTF8(string(m.Payload), "\uFFFD")), m.Payload, reactions,
-		ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt)}, nil
+		m.Payload, reactions, ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt), base}, nil
 }
 
-// insertMessagesSQL inserts a whole batch in one statement, one array per
-// column, in the given order (so seq follows it). A row whose (room_id,
-// ref_id) is taken, by a stored row or an earlier one of the batch, is
-// skipped: that is a resend. A taken id is not skipped: it fails the
-// statement, which InsertMessages reports as a conflict. RETURNING names
-// the rows that went in.
-const insertMessagesSQL = `INSERT INTO messages
-	(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions, created_at, updated_at, deleted_at)
-	SELECT id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions::json, created_at, updated_at, deleted_at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::text[], $8::bytea[],
-		$9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
-		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions,
-			created_at, updated_at, deleted_at, ord)
-	ORDER BY ord
-	ON CONFLICT (room_id, ref_id) DO NOTHING
-	RETURNING id`
+// insertRunHead is the start of the statement that inserts a run of new
+// messages, one array per column, inside a transaction that holds the lock
+// on each room's head (lockHeads). Under that lock no other writer can
+// store a row of these rooms, so the rows to insert are decided by reading:
+// not stored yet, and first of their (room, reference id) in the run. Each
+// gets base + its rank in its room, in run order. The unique keys are the
+// backstop: a taken id fails the statement. It returns (ord, seq) for every
+// row already stored or inserted; a repeat within the run is neither.
+const insertRunHead = `WITH t AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::bytea[],
+		$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, payload, reactions,
+			created_at, updated_at, deleted_at, base, ord)
+), old AS (
+	SELECT t.ord, m.room_seq FROM t JOIN messages m ON m.room_id = t.room_id AND m.ref_id = t.ref_id
+), fresh AS (
+	SELECT t.*, t.base + row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS room_seq FROM t
+	WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.ord = t.ord)
+		AND NOT EXISTS (SELECT 1 FROM t AS e WHERE e.room_id = t.room_id AND e.ref_id = t.ref_id AND e.ord < t.ord)`
 
-// batchArgs turns msgs into insertMessagesSQL's twelve column arrays.
-func batchArgs(msgs []chat.Message) ([]any, error) {
+// insertRunTail ends the statement insertRunHead starts.
+const insertRunTail = `
+), ins AS (
+	INSERT INTO messages
+		(id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions, created_at, updated_at, deleted_at)
+	SELECT id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions::json,
+		created_at, updated_at, deleted_at
+	FROM fresh ORDER BY ord
+)
+SELECT ord, room_seq, true FROM fresh
+UNION ALL
+SELECT ord, room_seq, false FROM old`
+
+// insertRunSQL inserts a run of new messages (InsertMessages, WriteOps).
+const insertRunSQL = insertRunHead + insertRunTail
+
+// loadRunSQL is insertRunSQL skipping a taken id too (LoadMessages).
+const loadRunSQL = insertRunHead + `
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = t.id)
+		AND NOT EXISTS (SELECT 1 FROM t AS e WHERE e.id = t.id AND e.ord < t.ord)` + insertRunTail
+
+// runArgs turns msgs into insertRunSQL's twelve column arrays.
+func runArgs(msgs []*chat.Message, h *heads) ([]any, error) {
 	cols := make([][]any, 12)
-	for i := range msgs {
-		row, err := insertArgs(&msgs[i])
+	for i, m := range msgs {
+		row, err := insertArgs(m, h.seq[m.Room])
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
@@ -102,54 +126,281 @@ func batchArgs(msgs []chat.Message) ([]any, error) {
 	return args, nil
 }
 
-// InsertMessages stores msgs in ONE transaction and one statement: all of
-// them or, on error, none. A message whose (Room, RefID) is stored already
-// (a resend, or a repeat within msgs) is skipped by the unique key: fresh[i]
-// is false. A server ID already used by another message, or any other
-// constraint a row breaks, wraps chat.ErrConflict.
+// InsertMessages stores msgs in ONE transaction: all of them or, on error,
+// none, as chat.Batcher documents. Fresh messages get the room's next
+// sequence numbers in batch order; a resend gets its original's. A server
+// ID already used by another message, or any other constraint a row
+// breaks, wraps chat.ErrConflict.
 func (d *DB) InsertMessages(ctx context.Context, msgs []chat.Message) (fresh []bool, err error) {
-	now := d.nowMS()
+	ops := make([]chat.Op, len(msgs))
 	for i := range msgs {
-		if err := msgs[i].Normalize(now); err != nil {
-			return nil, fmt.Errorf("insert messages: message %d: %w", i, err)
-		}
+		ops[i].Message = &msgs[i]
+	}
+	res, err := d.writeOps(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
 	}
 	fresh = make([]bool, len(msgs))
-	if len(msgs) == 0 {
-		return fresh, nil
-	}
-	args, err := batchArgs(msgs)
-	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
-	}
-	// One statement is its own transaction: all rows or none.
-	rows, err := d.pool.Query(ctx, insertMessagesSQL, args...)
-	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if isConstraint(err) {
-		return nil, fmt.Errorf("insert messages: %w: %v", chat.ErrConflict, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
-	}
-	added := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		added[dec(id)] = true
-	}
-	for i := range msgs {
-		// Only the first of several rows sharing an id can have gone in.
-		if added[msgs[i].ID] {
-			fresh[i] = true
-			delete(added, msgs[i].ID)
-		}
+	for i := range res {
+		fresh[i] = res[i].Fresh
 	}
 	return fresh, nil
 }
 
+// WriteOps applies a batch of new messages and reaction toggles in ONE
+// transaction, in order, as chat.Batcher documents.
+func (d *DB) WriteOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, error) {
+	res, err := d.writeOps(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("write ops: %w", err)
+	}
+	return res, nil
+}
+
+// writeOps is WriteOps without the wrapping. Consecutive messages go in as
+// one statement; each toggle is two.
+func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, error) {
+	now := d.nowMS()
+	var rooms, msgRooms []string
+	for i, op := range ops {
+		switch {
+		case op.Message != nil && op.Toggle == nil:
+			if err := op.Message.Normalize(now); err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			rooms, msgRooms = append(rooms, op.Message.Room), append(msgRooms, op.Message.Room)
+		case op.Toggle != nil && op.Message == nil:
+			rooms = append(rooms, op.Toggle.Room)
+		default:
+			return nil, fmt.Errorf("op %d: %w: need exactly one of message and toggle", i, chat.ErrInvalid)
+		}
+	}
+	res := make([]chat.OpResult, len(ops))
+	if len(ops) == 0 {
+		return res, nil
+	}
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		h, err := lockHeads(ctx, tx, rooms, msgRooms)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(ops); {
+			if t := ops[i].Toggle; t != nil {
+				m, err := toggleIn(ctx, tx, h, *t, now)
+				if errors.Is(err, chat.ErrNotFound) || errors.Is(err, chat.ErrInvalid) {
+					res[i].Err = fmt.Errorf("toggle reaction on %q in room %q: %w", t.RefID, t.Room, err)
+				} else if err != nil {
+					return fmt.Errorf("op %d: %w", i, err)
+				}
+				res[i].Message = m
+				i++
+				continue
+			}
+			j := i
+			for j < len(ops) && ops[j].Message != nil {
+				j++
+			}
+			if err := insertRun(ctx, tx, h, ops[i:j], res[i:j], false); err != nil {
+				return err
+			}
+			i = j
+		}
+		return h.save(ctx, tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// insertRun inserts the messages of ops (all message ops) in one
+// statement and fills res. With load, a taken id is skipped rather than a
+// conflict, and resends are not read back.
+func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []chat.OpResult, load bool) error {
+	msgs := make([]*chat.Message, len(ops))
+	for i := range ops {
+		msgs[i] = ops[i].Message
+	}
+	args, err := runArgs(msgs, h)
+	if err != nil {
+		return err
+	}
+	var rows pgx.Rows
+	if load {
+		rows, err = tx.Query(ctx, loadRunSQL, args...)
+	} else {
+		rows, err = tx.Query(ctx, insertRunSQL, args...)
+	}
+	if err != nil {
+		return err
+	}
+	type got struct {
+		ord, seq int64
+		fresh    bool
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (got, error) {
+		var g got
+		err := r.Scan(&g.ord, &g.seq, &g.fresh)
+		return g, err
+	})
+	if isConstraint(err) {
+		return fmt.Errorf("%w: %v", chat.ErrConflict, err)
+	}
+	if err != nil {
+		return err
+	}
+	seen := make([]bool, len(msgs))
+	for _, g := range out {
+		i := int(g.ord - 1)
+		m := msgs[i]
+		seen[i] = true
+		m.Seq = g.seq
+		res[i].Fresh = g.fresh
+		if g.fresh {
+			m.EventSeq = g.seq
+			h.seq[m.Room] = max(h.seq[m.Room], g.seq)
+			h.moved[m.Room] = true
+			res[i].Message = *m
+		}
+	}
+	if load {
+		return nil
+	}
+	first := map[[2]string]int{}
+	for i, m := range msgs {
+		k := [2]string{m.Room, m.RefID}
+		if _, ok := first[k]; !ok {
+			first[k] = i
+		}
+		if res[i].Fresh {
+			continue
+		}
+		m.EventSeq = 0
+		if !seen[i] {
+			// A repeat within the run: it is what its first occurrence
+			// became.
+			f := first[k]
+			m.Seq = msgs[f].Seq
+			res[i].Message = res[f].Message
+			continue
+		}
+		// A resend: answer with what is stored, deleted or not.
+		stored, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE room_id = $1 AND ref_id = $2`,
+			enc(m.Room), enc(m.RefID)))
+		if err != nil {
+			return fmt.Errorf("read the stored original of %q: %w", m.RefID, err)
+		}
+		res[i].Message = stored
+	}
+	return nil
+}
+
+// heads holds the locked rooms' sequence numbers during one transaction.
+type heads struct {
+	seq   map[string]int64
+	moved map[string]bool
+}
+
+// lockHeadsSQL locks the head row of each room in $1 (sorted, so two
+// transactions crossing rooms cannot deadlock), creating it for a room in
+// $2 (rooms that get messages). A room with neither a row nor a message
+// to store has no events, so nothing in it can be toggled or deleted: it
+// is left unlocked and absent from the result.
+const lockHeadsSQL = `INSERT INTO room_heads (room_id, seq)
+	SELECT r, 0 FROM unnest($1::text[]) AS r
+	WHERE r = ANY($2::text[]) OR EXISTS (SELECT 1 FROM room_heads h WHERE h.room_id = r)
+	ORDER BY r
+	ON CONFLICT (room_id) DO UPDATE SET seq = room_heads.seq
+	RETURNING room_id, seq`
+
+// lockHeads locks rooms' heads until tx ends and returns them.
+func lockHeads(ctx context.Context, tx pgx.Tx, rooms, create []string) (*heads, error) {
+	enc1 := func(in []string) []string {
+		out := make([]string, 0, len(in))
+		for _, r := range in {
+			out = append(out, enc(r))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	rows, err := tx.Query(ctx, lockHeadsSQL, enc1(rooms), enc1(create))
+	if err != nil {
+		return nil, fmt.Errorf("lock room heads: %w", err)
+	}
+	h := &heads{seq: map[string]int64{}, moved: map[string]bool{}}
+	var room string
+	var seq int64
+	_, err = pgx.ForEachRow(rows, []any{&room, &seq}, func() error {
+		h.seq[dec(room)] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock room heads: %w", err)
+	}
+	return h, nil
+}
+
+// next takes room's next number; the room must be locked.
+func (h *heads) next(room string) (int64, bool) {
+	s, ok := h.seq[room]
+	if !ok {
+		return 0, false
+	}
+	h.seq[room], h.moved[room] = s+1, true
+	return s + 1, true
+}
+
+// save writes the heads that moved.
+func (h *heads) save(ctx context.Context, tx pgx.Tx) error {
+	var rooms []string
+	var seqs []int64
+	for r := range h.moved {
+		rooms, seqs = append(rooms, enc(r)), append(seqs, h.seq[r])
+	}
+	if len(rooms) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE room_heads h SET seq = u.seq
+		FROM unnest($1::text[], $2::bigint[]) AS u(room_id, seq) WHERE h.room_id = u.room_id`, rooms, seqs); err != nil {
+		return fmt.Errorf("room heads: %w", err)
+	}
+	return nil
+}
+
+// toggleIn applies one reaction toggle under its room's head lock and
+// numbers it.
+func toggleIn(ctx context.Context, tx pgx.Tx, h *heads, t chat.Toggle, now time.Time) (chat.Message, error) {
+	if t.UserID == "" || t.Kind < 0 {
+		return chat.Message{}, fmt.Errorf("%w: user %q, kind %d", chat.ErrInvalid, t.UserID, t.Kind)
+	}
+	if _, ok := h.seq[t.Room]; !ok {
+		return chat.Message{}, chat.ErrNotFound // a room without events
+	}
+	m, err := liveForUpdate(ctx, tx, t.Room, t.RefID)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	m.Reactions = chat.ToggleReaction(m.Reactions, t.UserID, t.Kind)
+	m.UpdatedAt = now
+	b, err := encodeReactions(m.Reactions)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	seq, _ := h.next(t.Room)
+	if _, err := tx.Exec(ctx, `WITH u AS (
+			UPDATE messages SET reactions = $1::json, updated_at = $2 WHERE room_id = $3 AND ref_id = $4
+		)
+		INSERT INTO room_events (room_id, seq, kind, ref_id, user_id, reaction_kind, created_at)
+		VALUES ($3, $5, $6, $4, $7, $8, $2)`,
+		b, ms(now), enc(t.Room), enc(t.RefID), seq, int(chat.EventReaction), enc(t.UserID), t.Kind); err != nil {
+		return chat.Message{}, err
+	}
+	m.EventSeq = seq
+	return m, nil
+}
+
 // messageCols are the columns scanMessage reads, in order.
-const messageCols = `id, room_id, ref_id, user_id, kind, reaction_kind, payload, reactions::text,
+const messageCols = `id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions::text,
 	created_at, updated_at, deleted_at`
 
 // scanMessage reads messageCols, after any leading extra columns.
@@ -159,7 +410,7 @@ func scanMessage(row pgx.Row, extra ...any) (chat.Message, error) {
 	var deleted *int64
 	var reactions string
 	var created, updated int64
-	dst := append(extra, &m.ID, &m.Room, &m.RefID, &m.UserID, &m.Kind, &reactionKind, &m.Payload,
+	dst := append(extra, &m.ID, &m.Room, &m.RefID, &m.Seq, &m.UserID, &m.Kind, &reactionKind, &m.Payload,
 		&reactions, &created, &updated, &deleted)
 	if err := row.Scan(dst...); err != nil {
 		return chat.Message{}, err
@@ -271,39 +522,35 @@ func liveForUpdate(ctx context.Context, tx pgx.Tx, room, ref string) (chat.Messa
 }
 
 // ToggleReaction applies chat.ToggleReaction to a live message under its
-// row lock and returns the updated message, or chat.ErrNotFound.
+// room's head lock and its row lock, numbers the reaction event, and
+// returns the updated message, or chat.ErrNotFound.
 func (d *DB) ToggleReaction(ctx context.Context, room, ref, userID string, kind int) (chat.Message, error) {
 	if userID == "" || kind < 0 {
 		return chat.Message{}, fmt.Errorf("toggle reaction: %w: user %q, kind %d", chat.ErrInvalid, userID, kind)
 	}
-	var m chat.Message
-	err := d.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if m, err = liveForUpdate(ctx, tx, room, ref); err != nil {
-			return err
-		}
-		m.Reactions = chat.ToggleReaction(m.Reactions, userID, kind)
-		m.UpdatedAt = d.nowMS()
-		b, err := encodeReactions(m.Reactions)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE messages SET reactions = $1::json, updated_at = $2 WHERE room_id = $3 AND ref_id = $4`,
-			b, ms(m.UpdatedAt), enc(room), enc(ref))
-		return err
-	})
+	res, err := d.writeOps(ctx, []chat.Op{{Toggle: &chat.Toggle{Room: room, RefID: ref, UserID: userID, Kind: kind}}})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("toggle reaction on %q in room %q: %w", ref, room, err)
 	}
-	return m, nil
+	if res[0].Err != nil {
+		return chat.Message{}, res[0].Err
+	}
+	return res[0].Message, nil
 }
 
-// DeleteMessage soft-deletes a live message; only its author may. It
-// returns the deleted message, chat.ErrNotFound or chat.ErrForbidden.
+// DeleteMessage deletes a live message; only its author may. The text and
+// reactions are erased in the transaction that numbers the delete event.
+// It returns the deleted message, chat.ErrNotFound or chat.ErrForbidden.
 func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.Message, error) {
 	var m chat.Message
 	err := d.tx(ctx, func(tx pgx.Tx) error {
-		var err error
+		h, err := lockHeads(ctx, tx, []string{room}, nil)
+		if err != nil {
+			return err
+		}
+		if _, ok := h.seq[room]; !ok {
+			return chat.ErrNotFound
+		}
 		if m, err = liveForUpdate(ctx, tx, room, ref); err != nil {
 			return err
 		}
@@ -312,12 +559,99 @@ func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.
 		}
 		now := d.nowMS()
 		m.DeletedAt, m.UpdatedAt = &now, now
-		_, err = tx.Exec(ctx, `UPDATE messages SET deleted_at = $1, updated_at = $2 WHERE room_id = $3 AND ref_id = $4`,
-			ms(now), ms(now), enc(room), enc(ref))
-		return err
+		m.Erase()
+		seq, _ := h.next(room)
+		if _, err = tx.Exec(ctx, `WITH u AS (
+				UPDATE messages SET deleted_at = $1, updated_at = $1, payload = '\x', reactions = '[]'
+				WHERE room_id = $2 AND ref_id = $3
+			)
+			INSERT INTO room_events (room_id, seq, kind, ref_id, user_id, created_at) VALUES ($2, $4, $5, $3, $6, $1)`,
+			ms(now), enc(room), enc(ref), seq, int(chat.EventDelete), enc(m.UserID)); err != nil {
+			return err
+		}
+		m.EventSeq = seq
+		return h.save(ctx, tx)
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("delete message %q in room %q: %w", ref, room, err)
 	}
 	return m, nil
+}
+
+// LastSeq returns room's newest event number, 0 for a room without events.
+func (d *DB) LastSeq(ctx context.Context, room string) (int64, error) {
+	var s int64
+	err := d.pool.QueryRow(ctx, `SELECT seq FROM room_heads WHERE room_id = $1`, enc(room)).Scan(&s)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("last seq of room %q: %w", room, err)
+	}
+	return s, nil
+}
+
+// eventsAfterSQL merges the two halves of a room's number line, messages
+// and the other events, each read on its own (room, seq) key and cut to
+// the limit before the merge. One statement reads one snapshot; with the
+// head lock held until commit, a reader that sees event n sees all below.
+const eventsAfterSQL = `SELECT seq, kind, ref_id, user_id, reaction_kind, payload, deleted, created_at FROM (
+	(SELECT room_seq AS seq, 0::smallint AS kind, ref_id, user_id, 0 AS reaction_kind, payload,
+			deleted_at IS NOT NULL AS deleted, created_at
+		FROM messages WHERE room_id = $1 AND room_seq > $2 ORDER BY room_seq LIMIT $3)
+	UNION ALL
+	(SELECT seq, kind, ref_id, user_id, reaction_kind, '\x'::bytea, false, created_at
+		FROM room_events WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3)
+) e ORDER BY seq LIMIT $3`
+
+// EventsAfter returns up to limit events of room after seq, ascending, as
+// chat.EventLog documents.
+func (d *DB) EventsAfter(ctx context.Context, room string, after int64, limit int) ([]chat.Event, error) {
+	if limit < 1 || limit > chat.MaxEventsLimit {
+		return nil, fmt.Errorf("events after: %w: limit %d outside 1..%d", chat.ErrInvalid, limit, chat.MaxEventsLimit)
+	}
+	rows, err := d.pool.Query(ctx, eventsAfterSQL, enc(room), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events after %d in room %q: %w", after, room, err)
+	}
+	out := make([]chat.Event, 0, min(limit, 64))
+	var e chat.Event
+	var kind int16
+	var reaction int32
+	var at int64
+	_, err = pgx.ForEachRow(rows, []any{&e.Seq, &kind, &e.RefID, &e.UserID, &reaction, &e.Payload, &e.Deleted, &at}, func() error {
+		ev := e
+		ev.Room, ev.Kind, ev.Reaction, ev.At = room, chat.EventKind(kind), int(reaction), fromMS(at)
+		decAll(&ev.RefID, &ev.UserID)
+		ev.Payload = append([]byte{}, e.Payload...)
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events after %d in room %q: %w", after, room, err)
+	}
+	return out, nil
+}
+
+// MessagesAfter returns up to limit messages of room with Seq > after,
+// ascending, deleted ones included, as chat.EventLog documents.
+func (d *DB) MessagesAfter(ctx context.Context, room string, after int64, limit int) ([]chat.Message, error) {
+	if limit < 1 || limit > chat.MaxEventsLimit {
+		return nil, fmt.Errorf("messages after: %w: limit %d outside 1..%d", chat.ErrInvalid, limit, chat.MaxEventsLimit)
+	}
+	rows, err := d.pool.Query(ctx, `SELECT `+messageCols+` FROM messages
+		WHERE room_id = $1 AND room_seq > $2 ORDER BY room_seq LIMIT $3`, enc(room), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("messages after %d in room %q: %w", after, room, err)
+	}
+	defer rows.Close()
+	out := make([]chat.Message, 0, min(limit, 64))
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("messages after %d in room %q: %w", after, room, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages after %d in room %q: %w", after, room, err)
+	}
+	return out, nil
 }
