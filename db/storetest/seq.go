@@ -508,3 +508,74 @@ func testWriterToggles(t *testing.T, h Harness) {
 		t.Fatalf("SubmitToggle without a message: %v", err)
 	}
 }
+
+// testMigrateRoomSeq writes rows in the first schema's shape, content
+// column and all, then upgrades: rows get room numbers in their stored
+// order, the text lives on in the payload alone (taken from content where
+// the seed's schema left the payload empty), deleted rows are erased, and
+// new writes continue each room's numbers.
+func testMigrateRoomSeq(t *testing.T, h Harness) {
+	if h.Exec == nil || len(h.Versions) < 2 || h.Versions[0] != "0001_init" {
+		t.Skip("no raw access or no first schema")
+	}
+	ctx := context.Background()
+	target := h.New(t)
+	old, err := h.Open(t, target, h.Versions[0], NewClock().Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	const insert = `INSERT INTO messages (id, room_id, ref_id, user_id, kind, content, payload, reactions, created_at, updated_at, deleted_at)
+		VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $8, $9)`
+	base := NewClock().Now().UnixMilli()
+	rows := []struct {
+		id, room, ref, content string
+		payload                []byte
+		reactions              string
+		created                int64
+		deleted                any
+	}{
+		{"id1", "r", "x1", "one", []byte("one"), `[{"kind":1,"count":1,"users":["u2"]}]`, base + 5, nil},
+		{"id2", "o", "y1", "other", []byte("other"), `[]`, base, nil},
+		{"id3", "r", "x2", "seed text", []byte{}, `[]`, base, nil}, // older time, stored later
+		{"id4", "r", "x3", "gone", []byte("gone"), `[{"kind":2,"count":1,"users":["u3"]}]`, base + 7, base + 9},
+		{"id5", "r", "x4", "\uFFFD", []byte{0xff}, `[]`, base + 8, nil},
+	}
+	for _, r := range rows {
+		h.Exec(t, target, insert, r.id, r.room, r.ref, "author", r.content, r.payload, r.reactions, r.created, r.deleted)
+	}
+	s := h.openAt(t, target, NewClock())
+	if got := s.AppliedAtOpen(); !slices.Equal(got, h.Versions[1:]) {
+		t.Fatalf("upgrade applied %v", got)
+	}
+	want := map[string]struct {
+		seq       int64
+		payload   string
+		reactions int
+	}{"x1": {1, "one", 1}, "x2": {2, "seed text", 0}, "x3": {3, "", 0}, "x4": {4, "\xff", 0}}
+	for ref, w := range want {
+		m, err := s.MessageByRef(ctx, "r", ref)
+		if err != nil || m.Seq != w.seq || string(m.Payload) != w.payload || len(m.Reactions) != w.reactions {
+			t.Fatalf("%s after upgrade: %+v, %v; want seq %d payload %q", ref, m, err, w.seq, w.payload)
+		}
+	}
+	if m, err := s.MessageByRef(ctx, "o", "y1"); err != nil || m.Seq != 1 {
+		t.Fatalf("y1: %+v, %v", m, err)
+	}
+	if last, err := s.LastSeq(ctx, "r"); err != nil || last != 4 {
+		t.Fatalf("LastSeq = %d, %v", last, err)
+	}
+	allEvents(t, s, "r", 3)
+	fresh := []chat.Message{msg("r", "x5", "u", "new"), msg("o", "y2", "u", "new")}
+	mustInsert(t, s, fresh...)
+	if fresh[0].Seq != 5 || fresh[1].Seq != 2 {
+		t.Fatalf("new messages numbered %d and %d, want 5 and 2", fresh[0].Seq, fresh[1].Seq)
+	}
+	if tg, err := s.ToggleReaction(ctx, "r", "x1", "u2", 1); err != nil || tg.EventSeq != 6 || len(tg.Reactions) != 0 {
+		t.Fatalf("toggle after upgrade: %+v, %v", tg, err)
+	}
+	// History keeps its order: by time, ties by stored order.
+	if hist, err := s.History(ctx, "r", chat.Cursor{}, 10); err != nil || !slices.Equal(refs(hist), []string{"x4", "x1", "x5", "x2"}) {
+		t.Fatalf("history after upgrade: %v, %v", refs(hist), err)
+	}
+}

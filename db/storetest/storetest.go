@@ -29,6 +29,9 @@ type Harness struct {
 	Open func(tb testing.TB, target, upTo string, now func() time.Time) (chat.Store, error)
 	// Versions are the store's migration versions, in order.
 	Versions []string
+	// Exec runs one raw statement on target, with $1, $2… parameters, for
+	// writing rows in an older schema's shape.
+	Exec func(tb testing.TB, target, query string, args ...any)
 	// Outage, if set, stops the store's server and returns a function that
 	// starts it again; nil skips the outage tests.
 	Outage func(tb testing.TB) (restart func())
@@ -96,6 +99,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RowFaultIsolated", func(t *testing.T) { testRowFault(t, h) })
 	t.Run("Bulk", func(t *testing.T) { testBulk(t, h) })
 	t.Run("Account", func(t *testing.T) { testAccount(t, h) })
+	t.Run("MigrateRoomSeq", func(t *testing.T) { testMigrateRoomSeq(t, h) })
 	t.Run("Seq", func(t *testing.T) { testSeq(t, h) })
 	t.Run("DeleteErases", func(t *testing.T) { testDeleteErases(t, h) })
 	t.Run("SeqConcurrentNodes", func(t *testing.T) { testSeqConcurrentNodes(t, h) })
