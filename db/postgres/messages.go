@@ -158,7 +158,8 @@ func (d *DB) WriteOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 }
 
 // writeOps is WriteOps without the wrapping. Consecutive messages go in as
-// one statement; each toggle is two.
+// one statement, consecutive toggles as two (a locking read, then one
+// write of the new reactions and the events), whatever their number.
 func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, error) {
 	now := d.nowMS()
 	var rooms, msgRooms []string
@@ -185,22 +186,16 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 			return err
 		}
 		for i := 0; i < len(ops); {
-			if t := ops[i].Toggle; t != nil {
-				m, err := toggleIn(ctx, tx, h, *t, now)
-				if errors.Is(err, chat.ErrNotFound) || errors.Is(err, chat.ErrInvalid) {
-					res[i].Err = fmt.Errorf("toggle reaction on %q in room %q: %w", t.RefID, t.Room, err)
-				} else if err != nil {
-					return fmt.Errorf("op %d: %w", i, err)
-				}
-				res[i].Message = m
-				i++
-				continue
-			}
 			j := i
-			for j < len(ops) && ops[j].Message != nil {
+			for j < len(ops) && (ops[j].Toggle != nil) == (ops[i].Toggle != nil) {
 				j++
 			}
-			if err := insertRun(ctx, tx, h, ops[i:j], res[i:j], false); err != nil {
+			if ops[i].Toggle != nil {
+				err = toggleRun(ctx, tx, h, ops[i:j], res[i:j], now)
+			} else {
+				err = insertRun(ctx, tx, h, ops[i:j], res[i:j], false)
+			}
+			if err != nil {
 				return err
 			}
 			i = j
@@ -367,36 +362,102 @@ func (h *heads) save(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// toggleIn applies one reaction toggle under its room's head lock and
-// numbers it.
-func toggleIn(ctx context.Context, tx pgx.Tx, h *heads, t chat.Toggle, now time.Time) (chat.Message, error) {
-	if t.UserID == "" || t.Kind < 0 {
-		return chat.Message{}, fmt.Errorf("%w: user %q, kind %d", chat.ErrInvalid, t.UserID, t.Kind)
+// toggleRun applies a run of reaction toggles (all toggle ops) in order
+// and numbers each, under the rooms' head locks: one read locks every
+// live target message, the toggles are applied in Go one after another
+// (two on one message see each other), and one statement writes the final
+// reactions and every event.
+func toggleRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []chat.OpResult, now time.Time) error {
+	type key struct{ room, ref string }
+	var rooms, refs []string
+	want := map[key]bool{}
+	for i, op := range ops {
+		t := op.Toggle
+		switch _, ok := h.seq[t.Room]; {
+		case t.UserID == "" || t.Kind < 0:
+			res[i].Err = fmt.Errorf("toggle reaction: %w: user %q, kind %d", chat.ErrInvalid, t.UserID, t.Kind)
+		case !ok: // a room without events has no message
+			res[i].Err = fmt.Errorf("toggle reaction on %q in room %q: %w", t.RefID, t.Room, chat.ErrNotFound)
+		case !want[key{t.Room, t.RefID}]:
+			want[key{t.Room, t.RefID}] = true
+			rooms, refs = append(rooms, enc(t.Room)), append(refs, enc(t.RefID))
+		}
 	}
-	if _, ok := h.seq[t.Room]; !ok {
-		return chat.Message{}, chat.ErrNotFound // a room without events
+	if len(rooms) == 0 {
+		return nil
 	}
-	m, err := liveForUpdate(ctx, tx, t.Room, t.RefID)
+	rows, err := tx.Query(ctx, `SELECT `+messageCols+` FROM messages
+		WHERE (room_id, ref_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND deleted_at IS NULL
+		ORDER BY room_id, ref_id FOR UPDATE`, rooms, refs)
 	if err != nil {
-		return chat.Message{}, err
+		return fmt.Errorf("toggle reactions: %w", err)
 	}
-	m.Reactions = chat.ToggleReaction(m.Reactions, t.UserID, t.Kind)
-	m.UpdatedAt = now
-	b, err := encodeReactions(m.Reactions)
-	if err != nil {
-		return chat.Message{}, err
+	live := map[key]*chat.Message{}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("toggle reactions: %w", err)
+		}
+		live[key{m.Room, m.RefID}] = &m
 	}
-	seq, _ := h.next(t.Room)
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("toggle reactions: %w", err)
+	}
+	var ev struct {
+		seqs        []int64
+		rooms, refs []string
+		users       []string
+		kinds       []int32
+	}
+	var touched []key
+	for i, op := range ops {
+		t := op.Toggle
+		if res[i].Err != nil {
+			continue
+		}
+		m := live[key{t.Room, t.RefID}]
+		if m == nil {
+			res[i].Err = fmt.Errorf("toggle reaction on %q in room %q: %w", t.RefID, t.Room, chat.ErrNotFound)
+			continue
+		}
+		touched = append(touched, key{t.Room, t.RefID})
+		m.Reactions = chat.ToggleReaction(m.Reactions, t.UserID, t.Kind)
+		m.UpdatedAt = now
+		seq, _ := h.next(t.Room)
+		res[i].Message = *m
+		res[i].Message.EventSeq = seq
+		ev.seqs, ev.rooms, ev.refs = append(ev.seqs, seq), append(ev.rooms, enc(t.Room)), append(ev.refs, enc(t.RefID))
+		ev.users, ev.kinds = append(ev.users, enc(t.UserID)), append(ev.kinds, int32(t.Kind))
+	}
+	if len(ev.seqs) == 0 {
+		return nil
+	}
+	var urooms, urefs, ureactions []string
+	seen := map[key]bool{}
+	for _, k := range touched {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		b, err := encodeReactions(live[k].Reactions)
+		if err != nil {
+			return err
+		}
+		urooms, urefs, ureactions = append(urooms, enc(k.room)), append(urefs, enc(k.ref)), append(ureactions, b)
+	}
 	if _, err := tx.Exec(ctx, `WITH u AS (
-			UPDATE messages SET reactions = $1::json, updated_at = $2 WHERE room_id = $3 AND ref_id = $4
+			UPDATE messages m SET reactions = n.reactions::json, updated_at = $1
+			FROM unnest($2::text[], $3::text[], $4::text[]) AS n(room_id, ref_id, reactions)
+			WHERE m.room_id = n.room_id AND m.ref_id = n.ref_id
 		)
 		INSERT INTO room_events (room_id, seq, kind, ref_id, user_id, reaction_kind, created_at)
-		VALUES ($3, $5, $6, $4, $7, $8, $2)`,
-		b, ms(now), enc(t.Room), enc(t.RefID), seq, int(chat.EventReaction), enc(t.UserID), t.Kind); err != nil {
-		return chat.Message{}, err
+		SELECT room_id, seq, $5, ref_id, user_id, kind, $1
+		FROM unnest($6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[]) AS e(room_id, seq, ref_id, user_id, kind)`,
+		ms(now), urooms, urefs, ureactions, int(chat.EventReaction), ev.rooms, ev.seqs, ev.refs, ev.users, ev.kinds); err != nil {
+		return fmt.Errorf("toggle reactions: %w", err)
 	}
-	m.EventSeq = seq
-	return m, nil
+	return nil
 }
 
 // messageCols are the columns scanMessage reads, in order.
