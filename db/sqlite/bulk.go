@@ -103,11 +103,6 @@ const loadMessageSQL = `INSERT INTO messages
 func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
 	added := 0
 	err := d.writeTx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, loadMessageSQL)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
 		h := newHeads(tx)
 		for i := range msgs {
 			m := msgs[i]
@@ -117,7 +112,7 @@ func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error)
 			if err := m.Normalize(m.CreatedAt); err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
-			fresh, err := insertIn(ctx, tx, ins, h, &m)
+			fresh, err := insertIn(ctx, tx, h, &m, true)
 			if err != nil {
 				return fmt.Errorf("message %q: %w", m.ID, err)
 			}

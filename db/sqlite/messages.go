@@ -103,7 +103,6 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 	}
 	err := d.writeTx(ctx, func(tx *sql.Tx) error {
 		h := newHeads(tx)
-		var ins *sql.Stmt
 		for i, op := range ops {
 			if op.Toggle != nil {
 				m, err := toggleIn(ctx, tx, h, *op.Toggle, now)
@@ -117,15 +116,8 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 				res[i].Message = m
 				continue
 			}
-			if ins == nil {
-				var err error
-				if ins, err = tx.PrepareContext(ctx, insertMessageSQL); err != nil {
-					return err
-				}
-				defer ins.Close()
-			}
 			m := op.Message
-			fresh, err := insertIn(ctx, tx, ins, h, m)
+			fresh, err := insertIn(ctx, tx, h, m, false)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
@@ -153,7 +145,9 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 
 // insertIn inserts one normalized message with the room's next sequence
 // number inside tx; fresh is false for a resend, which takes no number.
-func insertIn(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, h *heads, m *chat.Message) (fresh bool, err error) {
+// With load, a taken id is skipped too (loadMessageSQL). The driver's
+// statement cache keeps both statements prepared.
+func insertIn(ctx context.Context, tx *sql.Tx, h *heads, m *chat.Message, load bool) (fresh bool, err error) {
 	reactions, err := encodeReactions(m.Reactions)
 	if err != nil {
 		return false, err
@@ -162,8 +156,14 @@ func insertIn(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, h *heads, m *chat.
 	if err != nil {
 		return false, err
 	}
-	r, err := ins.ExecContext(ctx, m.ID, m.Room, m.RefID, seq, m.UserID, m.Kind, m.ReactionKind,
-		m.Payload, reactions, ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt))
+	args := []any{m.ID, m.Room, m.RefID, seq, m.UserID, m.Kind, m.ReactionKind,
+		m.Payload, reactions, ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt)}
+	var r sql.Result
+	if load {
+		r, err = tx.ExecContext(ctx, loadMessageSQL, args...)
+	} else {
+		r, err = tx.ExecContext(ctx, insertMessageSQL, args...)
+	}
 	if isConstraint(err) {
 		// A taken id, a CHECK or a trigger refused this row: its fault,
 		// not the database's, so the writer can retry the others alone.
