@@ -56,12 +56,22 @@ type Batcher interface {
 	WriteOps(ctx context.Context, ops []Op) ([]OpResult, error)
 }
 
-// Persister queues a new message for its group commit; done runs once,
-// after the commit (err nil; fresh false for an already stored (Room,
-// RefID)) or its failure. An echo sent from done is an acknowledgement that
-// the message is durable.
+// Persister queues writes for their group commit; each done runs once,
+// after the commit or its failure. An echo sent from done is an
+// acknowledgement that the write is durable.
 type Persister interface {
+	// Submit queues a new message; done gets fresh false for an already
+	// stored (Room, RefID).
 	Submit(m Message, done func(fresh bool, err error)) error
+	// SubmitMessage is Submit that also hands done what is stored: m with
+	// its Seq and EventSeq when fresh, else the stored original (EventSeq
+	// 0), which is erased if it was deleted.
+	SubmitMessage(m Message, done func(stored Message, fresh bool, err error)) error
+	// SubmitToggle queues a reaction toggle into the same commits, in
+	// submission order; done gets the toggled message (EventSeq is the
+	// reaction's number) or an error wrapping ErrNotFound for an unknown
+	// or deleted message.
+	SubmitToggle(room, ref, userID string, kind int, done func(Message, error)) error
 }
 
 // UserStore holds users and their credential accounts.

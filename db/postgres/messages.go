@@ -497,7 +497,7 @@ func scanMessage(row pgx.Row, extra ...any) (chat.Message, error) {
 }
 
 // MessageByRef returns the message with this reference id in room,
-// including a soft-deleted one, or chat.ErrNotFound.
+// including a deleted one (erased), or chat.ErrNotFound.
 func (d *DB) MessageByRef(ctx context.Context, room, ref string) (chat.Message, error) {
 	m, err := scanMessage(d.pool.QueryRow(ctx,
 		`SELECT `+messageCols+` FROM messages WHERE room_id = $1 AND ref_id = $2`, enc(room), enc(ref)))
@@ -511,7 +511,7 @@ func (d *DB) MessageByRef(ctx context.Context, room, ref string) (chat.Message, 
 }
 
 // MessageByID returns the message with this server id, including a
-// soft-deleted one, or chat.ErrNotFound.
+// deleted one (erased), or chat.ErrNotFound.
 func (d *DB) MessageByID(ctx context.Context, id string) (chat.Message, error) {
 	m, err := scanMessage(d.pool.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE id = $1`, enc(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -571,7 +571,7 @@ func (d *DB) History(ctx context.Context, room string, c chat.Cursor, limit int)
 	return out, nil
 }
 
-// liveForUpdate reads a message that is not soft-deleted and locks its row
+// liveForUpdate reads a message that is not deleted and locks its row
 // until tx ends, so a concurrent toggle or delete waits for this one.
 func liveForUpdate(ctx context.Context, tx pgx.Tx, room, ref string) (chat.Message, error) {
 	m, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages

@@ -120,7 +120,7 @@ func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error)
 				added++
 			}
 		}
-		return h.save(ctx)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("load messages: %w", err)

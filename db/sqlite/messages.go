@@ -135,7 +135,7 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 			m.Seq, m.EventSeq = stored.Seq, 0
 			res[i].Message = stored
 		}
-		return h.save(ctx)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -206,18 +206,27 @@ func toggleIn(ctx context.Context, tx *sql.Tx, h *heads, t chat.Toggle, now time
 	return m, nil
 }
 
-// heads hands out a room's sequence numbers inside one write transaction:
-// it reads each room's head once, and save writes the advanced heads back
-// before the commit. The one writer connection serializes transactions,
-// so nothing else can number the room meanwhile.
+// headSQL is a room's newest event number: the larger of its newest
+// message and its newest other event, two reads at the end of their
+// (room, seq) keys. Inside a write transaction it is safe to add one to it:
+// IMMEDIATE transactions hold the database's one write lock from BEGIN to
+// COMMIT, on every connection and process, so nothing else can number the
+// room meanwhile, and rows are never removed, so a number is never reused.
+// (A head row updated on every commit, as PostgreSQL needs for its row
+// lock, would add a page to each commit's WAL frames for nothing.)
+const headSQL = `SELECT max(
+	coalesce((SELECT max(room_seq) FROM messages WHERE room_id = ?1), 0),
+	coalesce((SELECT max(seq) FROM room_events WHERE room_id = ?1), 0))`
+
+// heads hands out rooms' sequence numbers inside one write transaction,
+// reading each room's head once.
 type heads struct {
-	tx    *sql.Tx
-	seq   map[string]int64
-	moved map[string]bool
+	tx  *sql.Tx
+	seq map[string]int64
 }
 
 func newHeads(tx *sql.Tx) *heads {
-	return &heads{tx: tx, seq: map[string]int64{}, moved: map[string]bool{}}
+	return &heads{tx: tx, seq: map[string]int64{}}
 }
 
 // next returns the number room's next event would get, without taking it.
@@ -226,8 +235,7 @@ func (h *heads) next(ctx context.Context, room string) (int64, error) {
 		return s + 1, nil
 	}
 	var s int64
-	err := h.tx.QueryRowContext(ctx, `SELECT seq FROM room_heads WHERE room_id = ?`, room).Scan(&s)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := h.tx.QueryRowContext(ctx, headSQL, room).Scan(&s); err != nil {
 		return 0, fmt.Errorf("room head: %w", err)
 	}
 	h.seq[room] = s
@@ -235,10 +243,7 @@ func (h *heads) next(ctx context.Context, room string) (int64, error) {
 }
 
 // take records that seq (from next) was used.
-func (h *heads) take(room string, seq int64) {
-	h.seq[room] = seq
-	h.moved[room] = true
-}
+func (h *heads) take(room string, seq int64) { h.seq[room] = seq }
 
 // event numbers a delete or reaction event and stores it.
 func (h *heads) event(ctx context.Context, kind chat.EventKind, room, ref, user string, reaction int, at time.Time) (int64, error) {
@@ -252,17 +257,6 @@ func (h *heads) event(ctx context.Context, kind chat.EventKind, room, ref, user 
 	}
 	h.take(room, seq)
 	return seq, nil
-}
-
-// save writes the heads that moved.
-func (h *heads) save(ctx context.Context) error {
-	for room := range h.moved {
-		if _, err := h.tx.ExecContext(ctx, `INSERT INTO room_heads (room_id, seq) VALUES (?, ?)
-			ON CONFLICT (room_id) DO UPDATE SET seq = excluded.seq`, room, h.seq[room]); err != nil {
-			return fmt.Errorf("room head: %w", err)
-		}
-	}
-	return nil
 }
 
 // messageCols are the columns scanMessage reads, in order.
@@ -299,7 +293,7 @@ func scanMessage(sc interface{ Scan(...any) error }) (chat.Message, error) {
 }
 
 // MessageByRef returns the message with this reference id in room,
-// including a soft-deleted one (DeletedAt set), or chat.ErrNotFound.
+// including a deleted one (erased, DeletedAt set), or chat.ErrNotFound.
 func (d *DB) MessageByRef(ctx context.Context, room, ref string) (chat.Message, error) {
 	m, err := scanMessage(d.rd.QueryRowContext(ctx,
 		`SELECT `+messageCols+` FROM messages WHERE room_id = ? AND ref_id = ?`, room, ref))
@@ -313,7 +307,7 @@ func (d *DB) MessageByRef(ctx context.Context, room, ref string) (chat.Message, 
 }
 
 // MessageByID returns the message with this server id, including a
-// soft-deleted one (DeletedAt set), or chat.ErrNotFound.
+// deleted one (erased, DeletedAt set), or chat.ErrNotFound.
 func (d *DB) MessageByID(ctx context.Context, id string) (chat.Message, error) {
 	m, err := scanMessage(d.rd.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -425,11 +419,8 @@ func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.
 			WHERE room_id = ? AND ref_id = ?`, ms(now), ms(now), room, ref); err != nil {
 			return err
 		}
-		h := newHeads(tx)
-		if m.EventSeq, err = h.event(ctx, chat.EventDelete, room, ref, m.UserID, 0, now); err != nil {
-			return err
-		}
-		return h.save(ctx)
+		m.EventSeq, err = newHeads(tx).event(ctx, chat.EventDelete, room, ref, m.UserID, 0, now)
+		return err
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("delete message %q in room %q: %w", ref, room, err)
@@ -440,8 +431,7 @@ func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.
 // LastSeq returns room's newest event number, 0 for a room without events.
 func (d *DB) LastSeq(ctx context.Context, room string) (int64, error) {
 	var s int64
-	err := d.rd.QueryRowContext(ctx, `SELECT seq FROM room_heads WHERE room_id = ?`, room).Scan(&s)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := d.rd.QueryRowContext(ctx, headSQL, room).Scan(&s); err != nil {
 		return 0, fmt.Errorf("last seq of room %q: %w", room, err)
 	}
 	return s, nil
@@ -517,7 +507,7 @@ func (d *DB) MessagesAfter(ctx context.Context, room string, after int64, limit 
 	return out, nil
 }
 
-// liveMessage reads a message that is not soft-deleted inside tx.
+// liveMessage reads a message that is not deleted inside tx.
 func liveMessage(ctx context.Context, tx *sql.Tx, room, ref string) (chat.Message, error) {
 	m, err := scanMessage(tx.QueryRowContext(ctx,
 		`SELECT `+messageCols+` FROM messages WHERE room_id = ? AND ref_id = ? AND deleted_at IS NULL`, room, ref))

@@ -42,18 +42,11 @@ ALTER TABLE messages_new RENAME TO messages;
 CREATE INDEX messages_room_history ON messages (room_id, created_at, seq)
     WHERE deleted_at IS NULL;
 
--- room_heads is each room's newest sequence number. Every write that
--- numbers an event reads and advances it in its own transaction.
-CREATE TABLE room_heads (
-    room_id TEXT    PRIMARY KEY,
-    seq     INTEGER NOT NULL CHECK (seq >= 0)
-) STRICT, WITHOUT ROWID;
-
-INSERT INTO room_heads (room_id, seq) SELECT room_id, max(room_seq) FROM messages GROUP BY room_id;
-
 -- room_events numbers what is not a message row: reaction toggles (kind 3)
 -- and deletes (kind 2). A message is its own event (messages.room_seq).
--- The two share one number line per room.
+-- The two share one number line per room; its head is the larger of the
+-- two maxima, read under the write lock (no head table: PostgreSQL needs
+-- one for its row lock, SQLite's IMMEDIATE transactions lock the file).
 CREATE TABLE room_events (
     room_id       TEXT    NOT NULL,
     seq           INTEGER NOT NULL,
