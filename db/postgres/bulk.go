@@ -105,10 +105,7 @@ func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error)
 		if err != nil {
 			return err
 		}
-		if err := insertRun(ctx, tx, h, ops, res, true); err != nil {
-			return err
-		}
-		return h.save(ctx, tx)
+		return insertRun(ctx, tx, h, ops, res, true)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("load messages: %w", err)

@@ -55,36 +55,39 @@ func decodeReactions(s string) ([]chat.Reaction, error) {
 	return chat.NormReactions(out), nil
 }
 
-// insertArgs are the column values of m, in insertRunSQL's order, with
-// base, the room's head before this run.
-func insertArgs(m *chat.Message, base int64) ([]any, error) {
+// insertArgs are the column values of m, in insertRunSQL's order.
+func insertArgs(m *chat.Message) ([]any, error) {
 	reactions, err := encodeReactions(m.Reactions)
 	if err != nil {
 		return nil, err
 	}
 	return []any{enc(m.ID), enc(m.Room), enc(m.RefID), enc(m.UserID), m.Kind, m.ReactionKind,
-		m.Payload, reactions, ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt), base}, nil
+		m.Payload, reactions, ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt)}, nil
 }
 
 // insertRunHead is the start of the statement that inserts a run of new
 // messages, one array per column, inside a transaction that holds the lock
-// on each room's head (lockHeads). Under that lock no other writer can
-// store a row of these rooms, so the rows to insert are decided by reading:
-// not stored yet, and first of their (room, reference id) in the run. Each
-// gets base + its rank in its room, in run order. The unique keys are the
-// backstop: a taken id fails the statement. It returns (ord, seq) for every
-// row already stored or inserted; a repeat within the run is neither.
+// on each room's head (lockHeadsSQL, an earlier statement). Under that
+// lock no other writer can store a row of these rooms, so the rows to
+// insert are decided by reading: not stored yet, and first of their (room,
+// reference id) in the run. Each gets the room's head plus its rank in the
+// room, in run order, and the heads advance in the same statement. The
+// unique keys are the backstop: a taken id fails the statement. It returns
+// (ord, seq, fresh) for every row inserted or already stored; a repeat
+// within the run is neither.
 const insertRunHead = `WITH t AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::bytea[],
-		$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+		$8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
 		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, payload, reactions,
-			created_at, updated_at, deleted_at, base, ord)
+			created_at, updated_at, deleted_at, ord)
 ), old AS (
-	SELECT t.ord, m.room_seq FROM t JOIN messages m ON m.room_id = t.room_id AND m.ref_id = t.ref_id
+	SELECT t.ord, (SELECT m.room_seq FROM messages m WHERE m.room_id = t.room_id AND m.ref_id = t.ref_id) AS room_seq
+	FROM t
 ), fresh AS (
-	SELECT t.*, t.base + row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS room_seq FROM t
-	WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.ord = t.ord)
-		AND NOT EXISTS (SELECT 1 FROM t AS e WHERE e.room_id = t.room_id AND e.ref_id = t.ref_id AND e.ord < t.ord)`
+	SELECT t.*, (SELECT hd.seq FROM room_heads hd WHERE hd.room_id = t.room_id)
+		+ row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS room_seq
+	FROM t JOIN old o ON o.ord = t.ord AND o.room_seq IS NULL
+	WHERE NOT EXISTS (SELECT 1 FROM t AS e WHERE e.room_id = t.room_id AND e.ref_id = t.ref_id AND e.ord < t.ord)`
 
 // insertRunTail ends the statement insertRunHead starts.
 const insertRunTail = `
@@ -94,24 +97,28 @@ const insertRunTail = `
 	SELECT id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions::json,
 		created_at, updated_at, deleted_at
 	FROM fresh ORDER BY ord
+), up AS (
+	UPDATE room_heads h SET seq = coalesce((SELECT max(f.room_seq) FROM fresh f WHERE f.room_id = h.room_id), h.seq)
+	WHERE h.room_id = ANY($12::text[])
 )
 SELECT ord, room_seq, true FROM fresh
 UNION ALL
-SELECT ord, room_seq, false FROM old`
+SELECT ord, room_seq, false FROM old WHERE room_seq IS NOT NULL`
 
 // insertRunSQL inserts a run of new messages (InsertMessages, WriteOps).
 const insertRunSQL = insertRunHead + insertRunTail
 
 // loadRunSQL is insertRunSQL skipping a taken id too (LoadMessages).
 const loadRunSQL = insertRunHead + `
-		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = t.id)
+		AND (SELECT 1 FROM messages m WHERE m.id = t.id) IS NULL
 		AND NOT EXISTS (SELECT 1 FROM t AS e WHERE e.id = t.id AND e.ord < t.ord)` + insertRunTail
 
-// runArgs turns msgs into insertRunSQL's twelve column arrays.
-func runArgs(msgs []*chat.Message, h *heads) ([]any, error) {
-	cols := make([][]any, 12)
+// runArgs turns msgs into insertRunSQL's eleven column arrays and its
+// sorted rooms.
+func runArgs(msgs []*chat.Message) ([]any, error) {
+	cols := make([][]any, 11)
 	for i, m := range msgs {
-		row, err := insertArgs(m, h.seq[m.Room])
+		row, err := insertArgs(m)
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
@@ -119,11 +126,15 @@ func runArgs(msgs []*chat.Message, h *heads) ([]any, error) {
 			cols[c] = append(cols[c], v)
 		}
 	}
-	args := make([]any, len(cols))
+	args := make([]any, len(cols), len(cols)+1)
 	for c := range cols {
 		args[c] = cols[c]
 	}
-	return args, nil
+	rooms := make([]string, len(msgs))
+	for i, m := range msgs {
+		rooms[i] = m.Room
+	}
+	return append(args, encRooms(rooms)), nil
 }
 
 // InsertMessages stores msgs in ONE transaction: all of them or, on error,
@@ -180,6 +191,9 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 	if len(ops) == 0 {
 		return res, nil
 	}
+	if len(msgRooms) == len(ops) {
+		return res, d.insertPipelined(ctx, ops, res)
+	}
 	err := d.tx(ctx, func(tx pgx.Tx) error {
 		h, err := lockHeads(ctx, tx, rooms, msgRooms)
 		if err != nil {
@@ -200,7 +214,7 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 			}
 			i = j
 		}
-		return h.save(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -208,42 +222,104 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 	return res, nil
 }
 
+// insertPipelined writes a batch of messages only, the common case, in
+// one round trip: the head lock and the insert go as one pipeline, which
+// PostgreSQL runs as one implicit transaction (all or nothing, one
+// commit). Resends are read back after the commit.
+func (d *DB) insertPipelined(ctx context.Context, ops []chat.Op, res []chat.OpResult) error {
+	msgs := make([]*chat.Message, len(ops))
+	var rooms []string
+	for i := range ops {
+		msgs[i] = ops[i].Message
+		rooms = append(rooms, msgs[i].Room)
+	}
+	args, err := runArgs(msgs)
+	if err != nil {
+		return err
+	}
+	er := encRooms(rooms)
+	var b pgx.Batch
+	b.Queue(lockHeadsSQL, er, er)
+	b.Queue(insertRunSQL, args...)
+	br := d.pool.SendBatch(ctx, &b)
+	_, lerr := br.Exec()
+	var out []runRow
+	var rerr error
+	if lerr == nil {
+		out, rerr = collectRun(br)
+	}
+	if err := errors.Join(lerr, rerr, br.Close()); err != nil {
+		if isConstraint(err) {
+			return fmt.Errorf("%w: %v", chat.ErrConflict, err)
+		}
+		return err
+	}
+	h := &heads{seq: map[string]int64{}}
+	return finishRun(ctx, d.pool, h, msgs, res, out, false)
+}
+
+// runRow is one row insertRunSQL returns.
+type runRow struct {
+	ord, seq int64
+	fresh    bool
+}
+
+// collectRun reads insertRunSQL's rows.
+func collectRun(rows interface{ Query() (pgx.Rows, error) }) ([]runRow, error) {
+	r, err := rows.Query()
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(r, func(r pgx.CollectableRow) (runRow, error) {
+		var g runRow
+		err := r.Scan(&g.ord, &g.seq, &g.fresh)
+		return g, err
+	})
+}
+
+// txRows adapts one query in a transaction to collectRun.
+type txRows struct {
+	ctx  context.Context
+	tx   pgx.Tx
+	load bool
+	args []any
+}
+
+func (q txRows) Query() (pgx.Rows, error) {
+	if q.load {
+		return q.tx.Query(q.ctx, loadRunSQL, q.args...)
+	}
+	return q.tx.Query(q.ctx, insertRunSQL, q.args...)
+}
+
 // insertRun inserts the messages of ops (all message ops) in one
-// statement and fills res. With load, a taken id is skipped rather than a
-// conflict, and resends are not read back.
+// statement inside tx, whose rooms' heads are locked, and fills res. With
+// load, a taken id is skipped rather than a conflict, and resends are not
+// read back.
 func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []chat.OpResult, load bool) error {
 	msgs := make([]*chat.Message, len(ops))
 	for i := range ops {
 		msgs[i] = ops[i].Message
 	}
-	args, err := runArgs(msgs, h)
+	args, err := runArgs(msgs)
 	if err != nil {
 		return err
 	}
-	var rows pgx.Rows
-	if load {
-		rows, err = tx.Query(ctx, loadRunSQL, args...)
-	} else {
-		rows, err = tx.Query(ctx, insertRunSQL, args...)
-	}
-	if err != nil {
-		return err
-	}
-	type got struct {
-		ord, seq int64
-		fresh    bool
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (got, error) {
-		var g got
-		err := r.Scan(&g.ord, &g.seq, &g.fresh)
-		return g, err
-	})
+	out, err := collectRun(txRows{ctx, tx, load, args})
 	if isConstraint(err) {
 		return fmt.Errorf("%w: %v", chat.ErrConflict, err)
 	}
 	if err != nil {
 		return err
 	}
+	return finishRun(ctx, tx, h, msgs, res, out, load)
+}
+
+// finishRun fills msgs and res from insertRunSQL's rows, advances h, and
+// (unless load) reads back the stored original of each resend through q.
+func finishRun(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, h *heads, msgs []*chat.Message, res []chat.OpResult, out []runRow, load bool) error {
 	seen := make([]bool, len(msgs))
 	for _, g := range out {
 		i := int(g.ord - 1)
@@ -254,7 +330,6 @@ func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 		if g.fresh {
 			m.EventSeq = g.seq
 			h.seq[m.Room] = max(h.seq[m.Room], g.seq)
-			h.moved[m.Room] = true
 			res[i].Message = *m
 		}
 	}
@@ -280,7 +355,7 @@ func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 			continue
 		}
 		// A resend: answer with what is stored, deleted or not.
-		stored, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE room_id = $1 AND ref_id = $2`,
+		stored, err := scanMessage(q.QueryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE room_id = $1 AND ref_id = $2`,
 			enc(m.Room), enc(m.RefID)))
 		if err != nil {
 			return fmt.Errorf("read the stored original of %q: %w", m.RefID, err)
@@ -290,10 +365,10 @@ func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 	return nil
 }
 
-// heads holds the locked rooms' sequence numbers during one transaction.
+// heads holds the locked rooms' sequence numbers during one transaction;
+// every statement that takes numbers advances room_heads itself.
 type heads struct {
-	seq   map[string]int64
-	moved map[string]bool
+	seq map[string]int64
 }
 
 // lockHeadsSQL locks the head row of each room in $1 (sorted, so two
@@ -303,26 +378,18 @@ type heads struct {
 // is left unlocked and absent from the result.
 const lockHeadsSQL = `INSERT INTO room_heads (room_id, seq)
 	SELECT r, 0 FROM unnest($1::text[]) AS r
-	WHERE r = ANY($2::text[]) OR EXISTS (SELECT 1 FROM room_heads h WHERE h.room_id = r)
+	WHERE r = ANY($2::text[]) OR r IN (SELECT room_id FROM room_heads WHERE room_id = ANY($1::text[]))
 	ORDER BY r
 	ON CONFLICT (room_id) DO UPDATE SET seq = room_heads.seq
 	RETURNING room_id, seq`
 
 // lockHeads locks rooms' heads until tx ends and returns them.
 func lockHeads(ctx context.Context, tx pgx.Tx, rooms, create []string) (*heads, error) {
-	enc1 := func(in []string) []string {
-		out := make([]string, 0, len(in))
-		for _, r := range in {
-			out = append(out, enc(r))
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	rows, err := tx.Query(ctx, lockHeadsSQL, enc1(rooms), enc1(create))
+	rows, err := tx.Query(ctx, lockHeadsSQL, encRooms(rooms), encRooms(create))
 	if err != nil {
 		return nil, fmt.Errorf("lock room heads: %w", err)
 	}
-	h := &heads{seq: map[string]int64{}, moved: map[string]bool{}}
+	h := &heads{seq: map[string]int64{}}
 	var room string
 	var seq int64
 	_, err = pgx.ForEachRow(rows, []any{&room, &seq}, func() error {
@@ -335,31 +402,25 @@ func lockHeads(ctx context.Context, tx pgx.Tx, rooms, create []string) (*heads, 
 	return h, nil
 }
 
+// encRooms escapes rooms, sorted and without repeats: the order heads are
+// locked in.
+func encRooms(rooms []string) []string {
+	out := make([]string, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, enc(r))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // next takes room's next number; the room must be locked.
 func (h *heads) next(room string) (int64, bool) {
 	s, ok := h.seq[room]
 	if !ok {
 		return 0, false
 	}
-	h.seq[room], h.moved[room] = s+1, true
+	h.seq[room] = s + 1
 	return s + 1, true
-}
-
-// save writes the heads that moved.
-func (h *heads) save(ctx context.Context, tx pgx.Tx) error {
-	var rooms []string
-	var seqs []int64
-	for r := range h.moved {
-		rooms, seqs = append(rooms, enc(r)), append(seqs, h.seq[r])
-	}
-	if len(rooms) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE room_heads h SET seq = u.seq
-		FROM unnest($1::text[], $2::bigint[]) AS u(room_id, seq) WHERE h.room_id = u.room_id`, rooms, seqs); err != nil {
-		return fmt.Errorf("room heads: %w", err)
-	}
-	return nil
 }
 
 // toggleRun applies a run of reaction toggles (all toggle ops) in order
@@ -386,8 +447,11 @@ func toggleRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 	if len(rooms) == 0 {
 		return nil
 	}
+	// room_id = ANY and ref_id = ANY keep it on the (room_id, ref_id) key
+	// whatever the statistics say; pairs not asked for are dropped below
+	// (their rooms are locked by this transaction already).
 	rows, err := tx.Query(ctx, `SELECT `+messageCols+` FROM messages
-		WHERE (room_id, ref_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND deleted_at IS NULL
+		WHERE room_id = ANY($1::text[]) AND ref_id = ANY($2::text[]) AND deleted_at IS NULL
 		ORDER BY room_id, ref_id FOR UPDATE`, rooms, refs)
 	if err != nil {
 		return fmt.Errorf("toggle reactions: %w", err)
@@ -399,7 +463,9 @@ func toggleRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 			rows.Close()
 			return fmt.Errorf("toggle reactions: %w", err)
 		}
-		live[key{m.Room, m.RefID}] = &m
+		if want[key{m.Room, m.RefID}] {
+			live[key{m.Room, m.RefID}] = &m
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("toggle reactions: %w", err)
@@ -449,11 +515,16 @@ func toggleRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 	if _, err := tx.Exec(ctx, `WITH u AS (
 			UPDATE messages m SET reactions = n.reactions::json, updated_at = $1
 			FROM unnest($2::text[], $3::text[], $4::text[]) AS n(room_id, ref_id, reactions)
-			WHERE m.room_id = n.room_id AND m.ref_id = n.ref_id
+			WHERE m.room_id = n.room_id AND m.ref_id = n.ref_id AND m.room_id = ANY($2::text[]) AND m.ref_id = ANY($3::text[])
+		), e AS (
+			SELECT * FROM unnest($6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[])
+				AS e(room_id, seq, ref_id, user_id, kind)
+		), up AS (
+			UPDATE room_heads h SET seq = (SELECT max(e.seq) FROM e WHERE e.room_id = h.room_id)
+			WHERE h.room_id = ANY($6::text[])
 		)
 		INSERT INTO room_events (room_id, seq, kind, ref_id, user_id, reaction_kind, created_at)
-		SELECT room_id, seq, $5, ref_id, user_id, kind, $1
-		FROM unnest($6::text[], $7::bigint[], $8::text[], $9::text[], $10::integer[]) AS e(room_id, seq, ref_id, user_id, kind)`,
+		SELECT room_id, seq, $5, ref_id, user_id, kind, $1 FROM e`,
 		ms(now), urooms, urefs, ureactions, int(chat.EventReaction), ev.rooms, ev.seqs, ev.refs, ev.users, ev.kinds); err != nil {
 		return fmt.Errorf("toggle reactions: %w", err)
 	}
@@ -625,13 +696,15 @@ func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.
 		if _, err = tx.Exec(ctx, `WITH u AS (
 				UPDATE messages SET deleted_at = $1, updated_at = $1, payload = '\x', reactions = '[]'
 				WHERE room_id = $2 AND ref_id = $3
+			), up AS (
+				UPDATE room_heads SET seq = $4 WHERE room_id = $2
 			)
 			INSERT INTO room_events (room_id, seq, kind, ref_id, user_id, created_at) VALUES ($2, $4, $5, $3, $6, $1)`,
 			ms(now), enc(room), enc(ref), seq, int(chat.EventDelete), enc(m.UserID)); err != nil {
 			return err
 		}
 		m.EventSeq = seq
-		return h.save(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("delete message %q in room %q: %w", ref, room, err)
