@@ -69,25 +69,25 @@ func insertArgs(m *chat.Message) ([]any, error) {
 // messages, one array per column, inside a transaction that holds the lock
 // on each room's head (lockHeadsSQL, an earlier statement). Under that
 // lock no other writer can store a row of these rooms, so the rows to
-// insert are decided by reading: not stored yet, and first of their (room,
-// reference id) in the run. Each gets the room's head plus its rank in the
-// room, in run order, and the heads advance in the same statement. The
-// unique keys are the backstop: a taken id fails the statement. It returns
-// (ord, seq, fresh) for every row inserted or already stored; a repeat
-// within the run is neither.
+// insert are decided by reading: not stored yet (repeats within the run
+// were dropped before, by runArgs). Each gets the room's head plus its
+// rank in the room, in run order, and the heads advance in the same
+// statement. The unique keys are the backstop: a taken id fails the
+// statement. It returns (ord, seq, fresh) for every row inserted or
+// already stored. Every lookup is a scalar subquery on a key, so the plan
+// never turns into a scan of the room, whatever the statistics say.
 const insertRunHead = `WITH t AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::bytea[],
 		$8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
 		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, payload, reactions,
 			created_at, updated_at, deleted_at, ord)
-), old AS (
-	SELECT t.ord, (SELECT m.room_seq FROM messages m WHERE m.room_id = t.room_id AND m.ref_id = t.ref_id) AS room_seq
+), o AS (
+	SELECT t.*, (SELECT m.room_seq FROM messages m WHERE m.room_id = t.room_id AND m.ref_id = t.ref_id) AS old_seq
 	FROM t
-), fresh AS (
-	SELECT t.*, (SELECT hd.seq FROM room_heads hd WHERE hd.room_id = t.room_id)
-		+ row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS room_seq
-	FROM t JOIN old o ON o.ord = t.ord AND o.room_seq IS NULL
-	WHERE NOT EXISTS (SELECT 1 FROM t AS e WHERE e.room_id = t.room_id AND e.ref_id = t.ref_id AND e.ord < t.ord)`
+), f AS (
+	SELECT o.*, (SELECT hd.seq FROM room_heads hd WHERE hd.room_id = o.room_id)
+		+ row_number() OVER (PARTITION BY o.room_id ORDER BY o.ord) AS room_seq
+	FROM o WHERE o.old_seq IS NULL`
 
 // insertRunTail ends the statement insertRunHead starts.
 const insertRunTail = `
@@ -96,45 +96,53 @@ const insertRunTail = `
 		(id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions, created_at, updated_at, deleted_at)
 	SELECT id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions::json,
 		created_at, updated_at, deleted_at
-	FROM fresh ORDER BY ord
+	FROM f ORDER BY ord
 ), up AS (
-	UPDATE room_heads h SET seq = coalesce((SELECT max(f.room_seq) FROM fresh f WHERE f.room_id = h.room_id), h.seq)
+	UPDATE room_heads h SET seq = coalesce((SELECT max(f.room_seq) FROM f WHERE f.room_id = h.room_id), h.seq)
 	WHERE h.room_id = ANY($12::text[])
 )
-SELECT ord, room_seq, true FROM fresh
+SELECT ord, room_seq, true FROM f
 UNION ALL
-SELECT ord, room_seq, false FROM old WHERE room_seq IS NOT NULL`
+SELECT ord, old_seq, false FROM o WHERE old_seq IS NOT NULL`
 
 // insertRunSQL inserts a run of new messages (InsertMessages, WriteOps).
 const insertRunSQL = insertRunHead + insertRunTail
 
 // loadRunSQL is insertRunSQL skipping a taken id too (LoadMessages).
 const loadRunSQL = insertRunHead + `
-		AND (SELECT 1 FROM messages m WHERE m.id = t.id) IS NULL
-		AND NOT EXISTS (SELECT 1 FROM t AS e WHERE e.id = t.id AND e.ord < t.ord)` + insertRunTail
+		AND (SELECT 1 FROM messages m WHERE m.id = o.id) IS NULL` + insertRunTail
 
 // runArgs turns msgs into insertRunSQL's eleven column arrays and its
-// sorted rooms.
-func runArgs(msgs []*chat.Message) ([]any, error) {
+// sorted rooms, leaving out each message whose (room, reference id), or
+// with load whose id, an earlier one of the run has: such a repeat is
+// what its first occurrence becomes. sent maps the statement's ord
+// (1-based) back to msgs.
+func runArgs(msgs []*chat.Message, load bool) (args []any, sent []int, err error) {
 	cols := make([][]any, 11)
+	refs := make(map[[2]string]bool, len(msgs))
+	ids := make(map[string]bool, len(msgs))
+	rooms := make([]string, 0, len(msgs))
 	for i, m := range msgs {
+		k := [2]string{m.Room, m.RefID}
+		if refs[k] || load && ids[m.ID] {
+			continue
+		}
+		refs[k], ids[m.ID] = true, true
 		row, err := insertArgs(m)
 		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
+			return nil, nil, fmt.Errorf("message %d: %w", i, err)
 		}
 		for c, v := range row {
 			cols[c] = append(cols[c], v)
 		}
+		sent = append(sent, i)
+		rooms = append(rooms, m.Room)
 	}
-	args := make([]any, len(cols), len(cols)+1)
+	args = make([]any, len(cols), len(cols)+1)
 	for c := range cols {
 		args[c] = cols[c]
 	}
-	rooms := make([]string, len(msgs))
-	for i, m := range msgs {
-		rooms[i] = m.Room
-	}
-	return append(args, encRooms(rooms)), nil
+	return append(args, encRooms(rooms)), sent, nil
 }
 
 // InsertMessages stores msgs in ONE transaction: all of them or, on error,
@@ -233,7 +241,7 @@ func (d *DB) insertPipelined(ctx context.Context, ops []chat.Op, res []chat.OpRe
 		msgs[i] = ops[i].Message
 		rooms = append(rooms, msgs[i].Room)
 	}
-	args, err := runArgs(msgs)
+	args, sent, err := runArgs(msgs, false)
 	if err != nil {
 		return err
 	}
@@ -255,7 +263,7 @@ func (d *DB) insertPipelined(ctx context.Context, ops []chat.Op, res []chat.OpRe
 		return err
 	}
 	h := &heads{seq: map[string]int64{}}
-	return finishRun(ctx, d.pool, h, msgs, res, out, false)
+	return finishRun(ctx, d.pool, h, msgs, sent, res, out, false)
 }
 
 // runRow is one row insertRunSQL returns.
@@ -301,7 +309,7 @@ func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 	for i := range ops {
 		msgs[i] = ops[i].Message
 	}
-	args, err := runArgs(msgs)
+	args, sent, err := runArgs(msgs, load)
 	if err != nil {
 		return err
 	}
@@ -312,17 +320,17 @@ func insertRun(ctx context.Context, tx pgx.Tx, h *heads, ops []chat.Op, res []ch
 	if err != nil {
 		return err
 	}
-	return finishRun(ctx, tx, h, msgs, res, out, load)
+	return finishRun(ctx, tx, h, msgs, sent, res, out, load)
 }
 
 // finishRun fills msgs and res from insertRunSQL's rows, advances h, and
 // (unless load) reads back the stored original of each resend through q.
 func finishRun(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, h *heads, msgs []*chat.Message, res []chat.OpResult, out []runRow, load bool) error {
+}, h *heads, msgs []*chat.Message, sent []int, res []chat.OpResult, out []runRow, load bool) error {
 	seen := make([]bool, len(msgs))
 	for _, g := range out {
-		i := int(g.ord - 1)
+		i := sent[g.ord-1]
 		m := msgs[i]
 		seen[i] = true
 		m.Seq = g.seq
