@@ -74,10 +74,21 @@ test: deps check
 ## committed WASM modules rebuilt byte for byte, the Go tests under the race
 ## detector (end to end against real servers, SQLite files and Better Auth),
 ## short fuzzing, the browser tests and a load smoke run.
-check: vet cargo-test wasm-check codecs-check gotest fuzz fault web-test d1-web-test bench-load-smoke readme-smoke
+check: vet cargo-test wasm-check codecs-check gotest gotest-postgres fuzz fault web-test d1-web-test bench-load-smoke readme-smoke
 
 gotest:
 	$(GO) test -race -count=1 ./...
+
+## gotest-postgres: the end-to-end suite of app/ (chat, reactions, deletes,
+## history, auth, abuse, SIGKILL durability) a second time, each test on a
+## fresh database of a PostgreSQL cluster it starts itself (internal/pgtest;
+## CI=true so a missing PostgreSQL fails instead of skipping). Skipped: the
+## tests that never use the suite's store (their own SQLite file, config,
+## static checks) and the outage test, which starts its own cluster in gotest.
+PG_SKIP = DiskFull|SessionCheckStoreErrors|FuzzRoomPackets|SQLOnlyParameterized|SQLChecker|Flags|ZeroConfig|FaultPostgresOutage
+.PHONY: gotest-postgres
+gotest-postgres:
+	WASMCHANNEL_TEST_STORE=postgres CI=true $(GO) test -race -count=1 -timeout 5m -skip '$(PG_SKIP)' ./app
 
 ## fuzz: each fuzz target for FUZZTIME (10s), seeded from the golden corpus.
 fuzz:

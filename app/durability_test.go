@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +22,7 @@ import (
 	"github.com/wasmchannel/wasmchannel/app"
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/codec"
-	"github.com/wasmchannel/wasmchannel/db/sqlite"
+	"github.com/wasmchannel/wasmchannel/db"
 	"github.com/wasmchannel/wasmchannel/internal/testenv"
 )
 
@@ -105,8 +104,10 @@ func startChild(t *testing.T, dbPath, codecName string) *child {
 // TestSIGKILLLosesNoAcknowledgedMessage is the durability experiment:
 // senders stream messages, the server is SIGKILLed at a random moment, and
 // after a restart every message whose echo a sender received is in history,
-// and the database passes an integrity check. WASMCHANNEL_DURABILITY_RUNS
-// sets the number of kills (default 3).
+// and the database passes an integrity check. It runs on the suite's store
+// (testenv.StoreTarget: SQLite, or PostgreSQL under
+// WASMCHANNEL_TEST_STORE=postgres). WASMCHANNEL_DURABILITY_RUNS sets the
+// number of kills (default 3).
 func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns and kills server processes")
@@ -115,7 +116,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("WASMCHANNEL_DURABILITY_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
-	dbPath := filepath.Join(t.TempDir(), "durable.db")
+	dbPath := testenv.StoreTarget(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var totalAcked, totalSent int
 	tokens := map[string]string{}
@@ -189,12 +190,12 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 			t.Fatalf("run %d: nothing was acknowledged before the kill", run)
 		}
 
-		// Open the file directly, as the restarted server would.
-		d, err := sqlite.Open(context.Background(), dbPath)
+		// Open the store directly, as the restarted server would.
+		d, err := db.Open(context.Background(), dbPath)
 		if err != nil {
 			t.Fatalf("run %d: reopen after SIGKILL: %v", run, err)
 		}
-		if err := d.IntegrityCheck(context.Background()); err != nil {
+		if err := integrityCheck(context.Background(), d); err != nil {
 			t.Fatalf("run %d: integrity: %v", run, err)
 		}
 		missing := 0
@@ -207,5 +208,5 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 		d.Close()
 		t.Logf("run %d: sent %d, acknowledged %d, missing %d", run, sent, len(ackedIDs), missing)
 	}
-	t.Logf("durability: %d SIGKILL runs, %d sent, %d acknowledged, 0 lost", runs, totalSent, totalAcked)
+	t.Logf("durability (%s): %d SIGKILL runs, %d sent, %d acknowledged, 0 lost", storeKind(dbPath), runs, totalSent, totalAcked)
 }

@@ -27,13 +27,18 @@ type historyPage struct {
 	Source   string        `json:"source"`
 }
 
-// identity authenticates the request.
+// identity authenticates the request. Only a missing or dead session is a
+// 401; a store that cannot be asked is a 503, so a client with a valid
+// session retries instead of signing in again.
 func (s *server) identity(c echo.Context) (auth.Identity, error) {
 	id, err := s.auth.Authenticate(c.Request())
-	if err != nil {
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, auth.ErrUnauthenticated):
 		return auth.Identity{}, errUnauthorized
 	}
-	return id, nil
+	return auth.Identity{}, unavailable("UNAVAILABLE", "the session could not be checked; retry later", err)
 }
 
 // parseCursor reads an ISO-8601 time or a message reference id.

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -43,12 +44,19 @@ func PostgresTarget(tb testing.TB) string { return pgtest.Database(tb) }
 // UseStoreFromEnv runs a suite's TestMain on the store StoreEnv names and
 // returns the exit code: WASMCHANNEL_TEST_STORE=postgres go test ./app runs
 // the end-to-end suite on PostgreSQL.
+// Any other value than postgres, sqlite or none is refused, so a misspelt
+// store never passes silently on SQLite.
 func UseStoreFromEnv(m *testing.M) int {
-	if os.Getenv(StoreEnv) == "postgres" {
+	switch v := os.Getenv(StoreEnv); v {
+	case "postgres":
 		StoreTarget = PostgresTarget
 		return pgtest.Main(m)
+	case "", "sqlite":
+		return m.Run()
+	default:
+		fmt.Fprintf(os.Stderr, "testenv: %s=%q: want postgres or sqlite\n", StoreEnv, v)
+		return 2
 	}
-	return m.Run()
 }
 
 // Config is app.DefaultConfig with what a test needs instead: a fresh
