@@ -15,10 +15,10 @@ type BulkUser struct {
 type Counts struct {
 	Users    int64
 	Sessions int64
-	Messages int64 // including soft-deleted ones
-	Deleted  int64 // soft-deleted messages
+	Messages int64 // including deleted (erased) ones
+	Deleted  int64 // deleted messages
 	// Reactions counts (message, kind, user) triples: one per user's
-	// reaction on a message.
+	// reaction on a message. A deleted message has none.
 	Reactions int64
 	Settings  int64
 }
@@ -31,7 +31,9 @@ func (c Counts) Empty() bool { return c == Counts{} }
 //
 // Rows keep exactly what they are given: ids, reference ids, authors,
 // payloads, reactions and created/updated/deleted times (truncated to
-// milliseconds); nothing is stamped with the clock. Each call is one
+// milliseconds); nothing is stamped with the clock. The one exception: a
+// deleted message is stored erased (Message.Erase), as a delete leaves it.
+// Each loaded message takes its room's next sequence number. Each call is one
 // transaction. A row whose key is already stored (user id or email, session
 // id or token hash, message id or (room, reference id), setting key) is
 // skipped and not counted, so rerunning a load interrupted part-way
@@ -55,7 +57,7 @@ type BulkReader interface {
 	EachUser(ctx context.Context, batch int, fn func([]BulkUser) error) error
 	EachSession(ctx context.Context, batch int, fn func([]Session) error) error
 	// EachMessage walks messages oldest first, in insertion order, including
-	// soft-deleted ones.
+	// deleted (erased) ones.
 	EachMessage(ctx context.Context, batch int, fn func([]Message) error) error
 	Settings(ctx context.Context) (map[string]string, error)
 }

@@ -14,7 +14,7 @@ import "errors"
 // Sentinel errors every store returns, wrapped once with the step that
 // failed; check them with errors.Is.
 var (
-	// ErrNotFound means no row matched (or the row was soft-deleted, where
+	// ErrNotFound means no row matched (or the row was deleted, where
 	// the method says so).
 	ErrNotFound = errors.New("chat: not found")
 	// ErrConflict means the row conflicts with one already stored: a taken

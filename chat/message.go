@@ -18,18 +18,31 @@ type Reaction struct {
 
 // Message is a stored chat message.
 type Message struct {
-	ID           string // server-made, globally unique (NewMessageID)
-	Room         string
-	RefID        string // the client's message_id ("refrenceId"), unique per room
+	ID    string // server-made, globally unique (NewMessageID)
+	Room  string
+	RefID string // the client's message_id ("refrenceId"), unique per room
+	// Seq is the message's place in its room's event order (see Event),
+	// assigned by the store in the committing transaction; 0 before that.
+	Seq int64
+	// EventSeq is set only on the value a write returns: the Seq of the
+	// event that write committed (the message's own Seq for a fresh insert,
+	// the reaction's or the delete's for those), 0 when it committed none
+	// (a resend). Reads leave it 0.
+	EventSeq     int64
 	UserID       string
 	Kind         int
 	ReactionKind *int
-	Payload      []byte // the exact payload bytes, even when not UTF-8
-	Reactions    []Reaction
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	DeletedAt    *time.Time
+	// Payload is the exact payload bytes, even when not UTF-8. A deleted
+	// message's is erased: empty, like its Reactions.
+	Payload   []byte
+	Reactions []Reaction
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	DeletedAt *time.Time
 }
+
+// Deleted reports whether m was deleted (its text and reactions erased).
+func (m Message) Deleted() bool { return m.DeletedAt != nil }
 
 // Cursor selects where a History page starts; the zero Cursor means the
 // newest messages. With both fields set, a message must be before both.
@@ -72,7 +85,8 @@ func NewMessageID() string {
 
 // Normalize validates m and fills its defaults in place, as every store does
 // before an insert: a fresh ID, now for a zero CreatedAt, CreatedAt for a
-// zero UpdatedAt, an empty payload for nil, a non-nil reactions list.
+// zero UpdatedAt, an empty payload for nil, a non-nil reactions list; a
+// message given with DeletedAt is erased.
 // Times are truncated to the stored milliseconds. The error wraps
 // ErrInvalid.
 func (m *Message) Normalize(now time.Time) error {
@@ -100,12 +114,21 @@ func (m *Message) Normalize(now time.Time) error {
 	if m.DeletedAt != nil {
 		t := Millis(*m.DeletedAt)
 		m.DeletedAt = &t
+		m.Erase()
 	}
 	if m.Payload == nil {
 		m.Payload = []byte{} // nil would bind as NULL
 	}
 	m.Reactions = NormReactions(m.Reactions)
 	return nil
+}
+
+// Erase drops what a delete must not keep: the text and the reactions
+// (who reacted). Ids, author, kind and times stay, so a resend of a
+// deleted id still finds it and is answered as deleted, never revived.
+func (m *Message) Erase() {
+	m.Payload = []byte{}
+	m.Reactions = []Reaction{}
 }
 
 // NormReactions returns a copy of rs with every Users list non-nil, and an

@@ -11,44 +11,67 @@ import (
 type MessageStore interface {
 	// History returns up to limit (1..MaxHistoryLimit) live messages of
 	// room, newest first: by CreatedAt, then by insertion order for equal
-	// times. Soft-deleted messages are left out but still work as a
-	// BeforeRef cursor; an unknown BeforeRef is ErrNotFound. The result is
-	// never nil.
+	// times. Deleted messages are left out but still work as a BeforeRef
+	// cursor; an unknown BeforeRef is ErrNotFound. The result is never nil.
 	History(ctx context.Context, room string, c Cursor, limit int) ([]Message, error)
 	// MessageByRef returns the message with this reference id in room,
-	// including a soft-deleted one, or ErrNotFound.
+	// including a deleted one (erased: no text, no reactions), or
+	// ErrNotFound.
 	MessageByRef(ctx context.Context, room, ref string) (Message, error)
 	// MessageByID returns the message with this server id, including a
-	// soft-deleted one, or ErrNotFound.
+	// deleted one (erased), or ErrNotFound.
 	MessageByID(ctx context.Context, id string) (Message, error)
 	// ToggleReaction applies ToggleReaction to a live message atomically
-	// (concurrent toggles never lose each other) and returns the updated
-	// message, or ErrNotFound for an unknown or deleted one.
+	// (concurrent toggles never lose each other), commits a reaction Event,
+	// and returns the updated message with that event's EventSeq, or
+	// ErrNotFound for an unknown or deleted one.
 	ToggleReaction(ctx context.Context, room, ref, userID string, kind int) (Message, error)
-	// DeleteMessage soft-deletes a live message; only its author may. It
-	// returns the deleted message, ErrNotFound for an unknown or already
-	// deleted one, and ErrForbidden when userID is not the author.
+	// DeleteMessage deletes a live message; only its author may. The text
+	// and reactions are erased; ids, author, times and DeletedAt are kept,
+	// and a delete Event is committed. It returns the deleted message with
+	// that event's EventSeq, ErrNotFound for an unknown or already deleted
+	// one, and ErrForbidden when userID is not the author.
 	DeleteMessage(ctx context.Context, room, ref, userID string) (Message, error)
 }
 
-// Batcher commits new messages in one transaction.
+// Batcher commits new messages, and reaction toggles, in one transaction.
 type Batcher interface {
 	// InsertMessages stores msgs in ONE transaction: all of them or, on
 	// error, none. A message whose (Room, RefID) is already stored (a
-	// resend, or a repeat within msgs) is not an error: fresh[i] is false
-	// and the stored row is left untouched; this is decided by the store's
-	// unique key, never by a read before the write. Missing IDs and times
+	// resend, or a repeat within msgs) is not an error: fresh[i] is false,
+	// the stored row is left untouched and msgs[i].Seq is the original's.
+	// Fresh messages get the room's next sequence numbers, in batch order
+	// (Seq and EventSeq). Whether a row is stored is decided under the
+	// room's sequence lock, with the unique key as the backstop, so two
+	// nodes racing on one resend never both store it. Missing IDs and times
 	// are filled into msgs in place (Message.Normalize). A server ID already
 	// used by another message wraps ErrConflict.
 	InsertMessages(ctx context.Context, msgs []Message) (fresh []bool, err error)
+	// WriteOps applies ops in ONE transaction, in order, so a toggle sees a
+	// message inserted before it in the same batch; each op's event gets
+	// the room's next Seq in that order. A toggle's own refusal (unknown
+	// message) is its OpResult.Err and fails nothing else; any other error
+	// fails the whole batch and stores nothing. Messages are normalized in
+	// place as by InsertMessages.
+	WriteOps(ctx context.Context, ops []Op) ([]OpResult, error)
 }
 
-// Persister queues a new message for its group commit; done runs once,
-// after the commit (err nil; fresh false for an already stored (Room,
-// RefID)) or its failure. An echo sent from done is an acknowledgement that
-// the message is durable.
+// Persister queues writes for their group commit; each done runs once,
+// after the commit or its failure. An echo sent from done is an
+// acknowledgement that the write is durable.
 type Persister interface {
+	// Submit queues a new message; done gets fresh false for an already
+	// stored (Room, RefID).
 	Submit(m Message, done func(fresh bool, err error)) error
+	// SubmitMessage is Submit that also hands done what is stored: m with
+	// its Seq and EventSeq when fresh, else the stored original (EventSeq
+	// 0), which is erased if it was deleted.
+	SubmitMessage(m Message, done func(stored Message, fresh bool, err error)) error
+	// SubmitToggle queues a reaction toggle into the same commits, in
+	// submission order; done gets the toggled message (EventSeq is the
+	// reaction's number) or an error wrapping ErrNotFound for an unknown
+	// or deleted message.
+	SubmitToggle(room, ref, userID string, kind int, done func(Message, error)) error
 }
 
 // UserStore holds users and their credential accounts.
@@ -119,6 +142,7 @@ type SettingStore interface {
 type Store interface {
 	MessageStore
 	Batcher
+	EventLog
 	UserStore
 	SessionStore
 	SettingStore

@@ -78,6 +78,7 @@ func TestMapFixture(t *testing.T) {
 			}
 			r := rep.Table(tableReactions)
 			if r.Read != f.Reactions.Read || r.Imported != f.Reactions.Imported || r.SkippedFor(ReasonReactorUnknown) != f.Reactions.Unknown ||
+				r.SkippedFor(ReasonReactionOnDeleted) != f.Reactions.OnDeleted ||
 				r.NoteFor(ReasonBadJSON) != f.Reactions.BadJSON || r.NoteFor(ReasonCountMismatch) != f.Reactions.Mismatch {
 				t.Errorf("reactions report %+v, want %+v", r, f.Reactions)
 			}

@@ -28,37 +28,38 @@ const (
 
 // Skip and note reasons shared with the tests.
 const (
-	ReasonDuplicateEmail = "email already used by an earlier user of the dump"
-	ReasonNoEmail        = "no email"
-	ReasonNoID           = "no id"
-	ReasonEmailInvalid   = "email fails sign-in's address check (kept; that user cannot sign in)"
-	ReasonNoPassword     = "user has no email-and-password account (kept; that user cannot sign in)"
-	ReasonProvider       = "not an email-and-password account"
-	ReasonAccountNoUser  = "account of a user not in the dump"
-	ReasonAccountDup     = "account of a user skipped as a duplicate email (the earlier user's password is kept)"
-	ReasonReattributed   = "author was a duplicate email: attributed to the earlier user with that email"
-	ReasonBadHash        = "password is not a Better Auth scrypt hash"
-	ReasonExtraAccount   = "second password account of the same user"
-	ReasonNotRequested   = "not requested (--sessions)"
-	ReasonExpired        = "expired"
-	ReasonSessionNoUser  = "session of a user not imported"
-	ReasonNoToken        = "no token"
-	ReasonDuplicateRef   = "reference id already used by an earlier message"
-	ReasonBadTime        = "created time unreadable"
-	ReasonAuthorUnknown  = "author not among the dump's users (kept with its author id)"
-	ReasonBadJSON        = "reactions JSON unreadable (message kept without reactions)"
-	ReasonReactorUnknown = "reacting user not among the dump's users"
-	ReasonDuplicateReact = "same user twice in one reaction"
-	ReasonBadReaction    = "reaction entry malformed"
-	ReasonCountMismatch  = "reaction count differed from its users list (users kept)"
-	ReasonDeleted        = "deleted upstream (kept deleted)"
-	ReasonMilliseconds   = "times stored in milliseconds, not seconds"
-	ReasonMergedAccount  = "email already has an account in the target (existing account kept)"
-	ReasonIDTaken        = "user id already used by another account in the target: given a new id"
-	ReasonRefTaken       = "reference id already in the target room (the stored message is kept)"
-	ReasonAlready        = "already in the target (an earlier run of this import)"
-	ReasonMessageIDTaken = "message id already used in the target: given a new id"
-	ReasonMergedSession  = "session of a user merged into an existing account"
+	ReasonDuplicateEmail    = "email already used by an earlier user of the dump"
+	ReasonNoEmail           = "no email"
+	ReasonNoID              = "no id"
+	ReasonEmailInvalid      = "email fails sign-in's address check (kept; that user cannot sign in)"
+	ReasonNoPassword        = "user has no email-and-password account (kept; that user cannot sign in)"
+	ReasonProvider          = "not an email-and-password account"
+	ReasonAccountNoUser     = "account of a user not in the dump"
+	ReasonAccountDup        = "account of a user skipped as a duplicate email (the earlier user's password is kept)"
+	ReasonReattributed      = "author was a duplicate email: attributed to the earlier user with that email"
+	ReasonBadHash           = "password is not a Better Auth scrypt hash"
+	ReasonExtraAccount      = "second password account of the same user"
+	ReasonNotRequested      = "not requested (--sessions)"
+	ReasonExpired           = "expired"
+	ReasonSessionNoUser     = "session of a user not imported"
+	ReasonNoToken           = "no token"
+	ReasonDuplicateRef      = "reference id already used by an earlier message"
+	ReasonBadTime           = "created time unreadable"
+	ReasonAuthorUnknown     = "author not among the dump's users (kept with its author id)"
+	ReasonBadJSON           = "reactions JSON unreadable (message kept without reactions)"
+	ReasonReactorUnknown    = "reacting user not among the dump's users"
+	ReasonDuplicateReact    = "same user twice in one reaction"
+	ReasonBadReaction       = "reaction entry malformed"
+	ReasonCountMismatch     = "reaction count differed from its users list (users kept)"
+	ReasonDeleted           = "deleted upstream (kept deleted)"
+	ReasonReactionOnDeleted = "reaction on a deleted message (a delete erases reactions)"
+	ReasonMilliseconds      = "times stored in milliseconds, not seconds"
+	ReasonMergedAccount     = "email already has an account in the target (existing account kept)"
+	ReasonIDTaken           = "user id already used by another account in the target: given a new id"
+	ReasonRefTaken          = "reference id already in the target room (the stored message is kept)"
+	ReasonAlready           = "already in the target (an earlier run of this import)"
+	ReasonMessageIDTaken    = "message id already used in the target: given a new id"
+	ReasonMergedSession     = "session of a user merged into an existing account"
 )
 
 // Plan is everything read from a dump, mapped to wasmchannel's values and
@@ -450,6 +451,17 @@ func (d *Dump) mapMessages(ctx context.Context, rep, rrep *TableReport, users ma
 		}
 		if v, has := r["reactions"]; has {
 			m.Reactions = mapReactions(v, users, rrep)
+		}
+		if m.DeletedAt != nil {
+			// A delete erases a message's reactions with its text (the
+			// stores keep neither), so they are reported, not imported.
+			for _, rx := range m.Reactions {
+				rrep.Imported -= len(rx.Users)
+				for range rx.Users {
+					rrep.skip(ReasonReactionOnDeleted)
+				}
+			}
+			m.Reactions = nil
 		}
 		out = append(out, m)
 		rep.Imported++

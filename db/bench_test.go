@@ -141,3 +141,67 @@ func BenchmarkHistory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkToggles is issue 15's finding 9: 32 users toggle reactions on
+// messages in 16 rooms at once, each waiting for its result, either each
+// toggle in its own synced transaction ("own-tx", the old path) or through
+// the group-commit writer ("writer"). ns/op is per toggle.
+func BenchmarkToggles(b *testing.B) {
+	stores := benchStores(b)
+	ctx := context.Background()
+	const rooms, users = 16, 32
+	for _, kind := range []string{"sqlite", "postgres"} {
+		s := stores[kind]
+		for r := range rooms {
+			if _, err := s.InsertMessages(ctx, []chat.Message{{Room: fmt.Sprint("t", r), RefID: "m", UserID: "u", Payload: []byte("x")}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, way := range []string{"own-tx", "writer"} {
+			b.Run(kind+"/"+way, func(b *testing.B) {
+				var batches, ops int64
+				var mu sync.Mutex
+				w := batch.NewWriter(s, batch.Config{OnBatch: func(n int, _ time.Duration, _ error) {
+					mu.Lock()
+					batches++
+					ops += int64(n)
+					mu.Unlock()
+				}})
+				defer w.Close(ctx)
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for g := range users {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						done := make(chan error, 1)
+						for i := g; i < b.N; i += users {
+							room := fmt.Sprint("t", i%rooms)
+							user := fmt.Sprint("u", g)
+							if way == "own-tx" {
+								if _, err := s.ToggleReaction(ctx, room, "m", user, 1); err != nil {
+									b.Error(err)
+									return
+								}
+								continue
+							}
+							if err := w.SubmitToggle(room, "m", user, 1, func(_ chat.Message, err error) { done <- err }); err != nil {
+								b.Error(err)
+								return
+							}
+							if err := <-done; err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				if batches > 0 {
+					b.ReportMetric(float64(ops)/float64(batches), "ops/batch")
+				}
+			})
+		}
+	}
+}

@@ -42,7 +42,7 @@ type Fixture struct {
 		}
 	} `json:"messages"`
 	Reactions struct {
-		Read, Imported, Unknown, BadJSON, Mismatch int
+		Read, Imported, Unknown, OnDeleted, BadJSON, Mismatch int
 	} `json:"reactions"`
 	// GhostAuthored counts messages by users no longer in the dump.
 	GhostAuthored int `json:"ghostAuthored"`

@@ -1,5 +1,6 @@
-// Package batch is the group-commit Writer: it persists chat messages in
-// batches through any chat.Batcher, so many messages share one commit.
+// Package batch is the group-commit Writer: it persists chat messages and
+// reaction toggles in batches through any chat.Batcher, so many writes
+// share one commit.
 //
 // It is its own package, under db because batching is persistence policy,
 // but free of any driver: it needs only chat.Batcher, so both stores share
@@ -22,7 +23,8 @@ var ErrClosed = errors.New("batch: writer closed")
 
 // Config tunes a Writer. The zero value is usable.
 type Config struct {
-	// MaxBatch caps the messages committed in one transaction (default 256).
+	// MaxBatch caps the writes (messages and toggles) committed in one
+	// transaction (default 256).
 	MaxBatch int
 	// MaxDelay is how long to wait for more messages after the first one,
 	// to grow a batch (default 0: commit at once). Batches grow anyway while
@@ -39,9 +41,10 @@ type Config struct {
 // DefaultMaxBatch is Config.MaxBatch's default.
 const DefaultMaxBatch = 256
 
-// Writer persists messages by group commit: one goroutine takes everything
-// queued (up to MaxBatch) and commits it in one transaction, so many
-// messages share one fsync. A message's done callback runs only after its
+// Writer persists messages and reaction toggles by group commit: one
+// goroutine takes everything queued (up to MaxBatch) and commits it in one
+// transaction, so many writes share one fsync (issue 15, finding 9: a
+// toggle is no longer a synced transaction of its own on this writer). A message's done callback runs only after its
 // transaction committed, so a caller that acknowledges in done never
 // acknowledges a message that a crash could lose (issue 4, item 4).
 //
@@ -61,10 +64,10 @@ type Writer struct {
 	stopped chan struct{} // closed when the loop has exited
 }
 
-// pending is one submitted message and its callback.
+// pending is one submitted write and its callback.
 type pending struct {
-	m    chat.Message
-	done func(fresh bool, err error)
+	op   chat.Op
+	done func(r chat.OpResult, err error) // nil: nobody waits
 }
 
 // NewWriter starts a Writer on d. Stop it with Close before closing d.
@@ -99,21 +102,71 @@ func NewWriter(d chat.Batcher, cfg Config) *Writer {
 // Missing ID and times are filled in at Submit time with Config.Now, so
 // set them yourself if you need them before done runs.
 func (w *Writer) Submit(m chat.Message, done func(fresh bool, err error)) error {
+	var d func(chat.OpResult, error)
+	if done != nil {
+		d = func(r chat.OpResult, err error) { done(r.Fresh, err) }
+	}
+	return w.submitMessage(m, d)
+}
+
+// SubmitMessage is Submit reporting what was stored: for a fresh message,
+// m with its Seq and EventSeq (the number to publish); for a resend, the
+// stored original (EventSeq 0), which may be deleted and then has no
+// text, so a resend is never answered with live text it no longer has.
+func (w *Writer) SubmitMessage(m chat.Message, done func(stored chat.Message, fresh bool, err error)) error {
+	var d func(chat.OpResult, error)
+	if done != nil {
+		d = func(r chat.OpResult, err error) { done(r.Message, r.Fresh, err) }
+	}
+	return w.submitMessage(m, d)
+}
+
+func (w *Writer) submitMessage(m chat.Message, done func(chat.OpResult, error)) error {
 	if err := m.Normalize(chat.Millis(w.cfg.Now())); err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
+	return w.enqueue(pending{op: chat.Op{Message: &m}, done: done})
+}
+
+// SubmitToggle queues a toggle of userID's reaction of kind on the message
+// ref in room for the next batch, where it commits in the same transaction
+// as the messages beside it, in submission order: a toggle submitted after
+// a message sees it. done (which may be nil) runs once, from the writer
+// goroutine, after the commit, with the toggled message (its EventSeq is
+// the reaction's number), chat.ErrNotFound for an unknown or deleted
+// message, or the batch's error. It must not block. When SubmitToggle
+// returns an error (ErrClosed, or chat.ErrInvalid) done is never called.
+func (w *Writer) SubmitToggle(room, ref, userID string, kind int, done func(chat.Message, error)) error {
+	if room == "" || ref == "" || userID == "" || kind < 0 {
+		return fmt.Errorf("submit toggle: %w: room %q, message %q, user %q, kind %d", chat.ErrInvalid, room, ref, userID, kind)
+	}
+	var d func(chat.OpResult, error)
+	if done != nil {
+		d = func(r chat.OpResult, err error) {
+			if err == nil {
+				err = r.Err
+			}
+			done(r.Message, err)
+		}
+	}
+	t := chat.Toggle{Room: room, RefID: ref, UserID: userID, Kind: kind}
+	return w.enqueue(pending{op: chat.Op{Toggle: &t}, done: d})
+}
+
+// enqueue adds p to the queue unless the writer is closed.
+func (w *Writer) enqueue(p pending) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return ErrClosed
 	}
-	w.queue = append(w.queue, pending{m: m, done: done})
+	w.queue = append(w.queue, p)
 	w.mu.Unlock()
 	w.signal()
 	return nil
 }
 
-// Depth returns how many submitted messages are not yet committed (or
+// Depth returns how many submitted writes are not yet committed (or
 // failed), including the batch being written.
 func (w *Writer) Depth() int {
 	w.mu.Lock()
@@ -228,7 +281,7 @@ func (w *Writer) grow() {
 
 // write commits batch and reports to every done. If the batch fails on a
 // row fault (a constraint, one message's doing rather than the disk's), each
-// message is retried alone so that the others are not refused with it.
+// op is retried alone so that the others are not refused with it.
 func (w *Writer) write(batch []pending) {
 	if err := w.commit(batch); rowFault(err) && len(batch) > 1 {
 		for i := range batch {
@@ -245,22 +298,26 @@ func rowFault(err error) bool {
 }
 
 // commit writes batch in one transaction and calls its dones, except when a
-// multi-message batch fails on a row fault: write then retries it message
-// by message, and those attempts report.
+// multi-op batch fails on a row fault: write then retries it op by op, and
+// those attempts report.
 func (w *Writer) commit(batch []pending) error {
-	msgs := make([]chat.Message, len(batch))
+	ops := make([]chat.Op, len(batch))
 	for i := range batch {
-		msgs[i] = batch[i].m
+		ops[i] = batch[i].op
+		if m := ops[i].Message; m != nil {
+			c := *m // the store fills Seq in place; a retry starts clean
+			ops[i].Message = &c
+		}
 	}
 	start := time.Now()
 	// Not cancellable: a batch that has been taken must be written out.
-	fresh, err := w.d.InsertMessages(context.Background(), msgs)
+	res, err := w.d.WriteOps(context.Background(), ops)
 	took := time.Since(start)
 	if w.cfg.OnBatch != nil {
 		w.cfg.OnBatch(len(batch), took, err)
 	}
 	if rowFault(err) && len(batch) > 1 {
-		return err // write retries message by message
+		return err // write retries op by op
 	}
 	// Update the state before any done runs, so a done sees Depth and Err
 	// that include its own batch.
@@ -275,9 +332,9 @@ func (w *Writer) commit(batch []pending) error {
 			continue
 		}
 		if err != nil {
-			batch[i].done(false, err)
+			batch[i].done(chat.OpResult{}, err)
 		} else {
-			batch[i].done(fresh[i], nil)
+			batch[i].done(res[i], nil)
 		}
 	}
 	return err

@@ -78,22 +78,14 @@ func (d *DB) LoadSessions(ctx context.Context, sessions []chat.Session) (int, er
 	return added, nil
 }
 
-// loadMessagesSQL is insertMessagesSQL skipping a taken id too.
-const loadMessagesSQL = `INSERT INTO messages
-	(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions, created_at, updated_at, deleted_at)
-	SELECT id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions::json, created_at, updated_at, deleted_at
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::integer[], $7::text[], $8::bytea[],
-		$9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
-		WITH ORDINALITY AS t(id, room_id, ref_id, user_id, kind, reaction_kind, content, payload, reactions,
-			created_at, updated_at, deleted_at, ord)
-	ORDER BY ord
-	ON CONFLICT DO NOTHING`
-
-// LoadMessages inserts msgs as given, oldest first, in one statement,
+// LoadMessages inserts msgs as given, oldest first, in one transaction,
 // skipping any whose id or (room, reference id) is stored. It stamps
-// nothing: a message needs its id and CreatedAt.
+// nothing: a message needs its id and CreatedAt. Each loaded message gets
+// its room's next sequence number, in the given order, under the rooms'
+// head locks; a deleted one is stored erased.
 func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
-	norm := make([]chat.Message, len(msgs))
+	ops := make([]chat.Op, len(msgs))
+	var rooms []string
 	for i, m := range msgs {
 		if m.CreatedAt.IsZero() || m.ID == "" {
 			return 0, fmt.Errorf("load messages: message %d: %w: id and created time are required", i, chat.ErrInvalid)
@@ -101,20 +93,30 @@ func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error)
 		if err := m.Normalize(m.CreatedAt); err != nil {
 			return 0, fmt.Errorf("load messages: message %d: %w", i, err)
 		}
-		norm[i] = m
+		ops[i].Message = &m
+		rooms = append(rooms, m.Room)
 	}
-	if len(norm) == 0 {
+	if len(ops) == 0 {
 		return 0, nil
 	}
-	args, err := batchArgs(norm)
+	res := make([]chat.OpResult, len(ops))
+	err := d.tx(ctx, func(tx pgx.Tx) error {
+		h, err := lockHeads(ctx, tx, rooms, rooms)
+		if err != nil {
+			return err
+		}
+		return insertRun(ctx, tx, h, ops, res, true)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("load messages: %w", err)
 	}
-	tag, err := d.pool.Exec(ctx, loadMessagesSQL, args...)
-	if err != nil {
-		return 0, fmt.Errorf("load messages: %w", err)
+	added := 0
+	for _, r := range res {
+		if r.Fresh {
+			added++
+		}
 	}
-	return int(tag.RowsAffected()), nil
+	return added, nil
 }
 
 // LoadSettings inserts settings, in one transaction, skipping stored keys.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/db/storetest"
 	"github.com/wasmchannel/wasmchannel/internal/pgtest"
@@ -22,6 +24,17 @@ var harness = storetest.Harness{
 		return open(context.Background(), target, upTo, WithClock(now))
 	},
 	Versions: Versions(),
+	Exec: func(tb testing.TB, target, query string, args ...any) {
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, target)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, query, args...); err != nil {
+			tb.Fatalf("%s: %v", query, err)
+		}
+	},
 	Outage: func(tb testing.TB) func() {
 		srv := pgtest.Shared(tb)
 		if !srv.CanRestart() {

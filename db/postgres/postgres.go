@@ -3,10 +3,13 @@
 // connection pool. Every query is parameterized. It is the only package
 // that imports pgx.
 //
-// Writes that read first (reaction toggles, deletes) lock their row with
-// SELECT … FOR UPDATE, so concurrent callers, on this node or another,
-// queue rather than lose each other's change; a resend of a message is
-// skipped by its unique key, never by a read before the write.
+// Every write that numbers a room event (messages, reaction toggles,
+// deletes, bulk loads) first locks the head row of each room it touches,
+// in sorted order, and advances it before committing (room_heads,
+// migrations/0002_room_seq.sql). So a room's numbers are dense and follow
+// commit order on any number of nodes; concurrent toggles and deletes
+// queue rather than lose each other's change; and a resend is recognized
+// under the lock, with the unique key as the backstop.
 package postgres
 
 import (

@@ -122,7 +122,7 @@ func TestSQLOnlyParameterized(t *testing.T) {
 	}
 	mutants := []struct{ file, from, to string }{
 		{"users.go", "`DELETE FROM sessions WHERE token_hash = $1`, enc(tokenHash)", "`DELETE FROM sessions WHERE token_hash = '` + tokenHash + `'`"},
-		{"messages.go", "d.pool.Query(ctx, insertMessagesSQL, args...)", "d.pool.Query(ctx, insertMessagesSQL+msgs[0].Room, args...)"},
+		{"messages.go", "b.Queue(insertRunSQL, args...)", "b.Queue(insertRunSQL+msgs[0].Room, args...)"},
 		{"users.go", "`SELECT value FROM settings WHERE key = $1`, enc(key)).Scan(&v)\n\tif errors.Is", "fmt.Sprintf(`SELECT value FROM settings WHERE key = '%s'`, key)).Scan(&v)\n\tif errors.Is"},
 	}
 	for _, m := range mutants {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/wasmchannel/wasmchannel/chat"
 )
@@ -90,17 +89,21 @@ func (d *DB) LoadSessions(ctx context.Context, sessions []chat.Session) (int, er
 	return added, nil
 }
 
+// loadMessageSQL is insertMessageSQL skipping a taken id too.
+const loadMessageSQL = `INSERT INTO messages
+	(id, room_id, ref_id, room_seq, user_id, kind, reaction_kind, payload, reactions, created_at, updated_at, deleted_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+
 // LoadMessages inserts msgs as given, oldest first, in one transaction,
 // skipping any whose id or (room, reference id) is stored. Unlike
-// InsertMessages it stamps nothing: a message needs its CreatedAt.
+// InsertMessages it stamps nothing: a message needs its CreatedAt. Each
+// loaded message gets its room's next sequence number, in the given order;
+// a deleted one is stored erased.
 func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
 	added := 0
 	err := d.writeTx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, insertMessageSQL)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		h := newHeads(tx)
 		for i := range msgs {
 			m := msgs[i]
 			if m.CreatedAt.IsZero() || m.ID == "" {
@@ -109,21 +112,13 @@ func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error)
 			if err := m.Normalize(m.CreatedAt); err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
-			reactions, err := encodeReactions(m.Reactions)
+			fresh, err := insertIn(ctx, tx, h, &m, true)
 			if err != nil {
 				return fmt.Errorf("message %q: %w", m.ID, err)
 			}
-			res, err := ins.ExecContext(ctx, m.ID, m.Room, m.RefID, m.UserID, m.Kind, m.ReactionKind,
-				strings.ToValidUTF8(string(m.Payload), "\uFFFD"), m.Payload, reactions,
-				ms(m.CreatedAt), ms(m.UpdatedAt), msPtr(m.DeletedAt))
-			if err != nil {
-				return fmt.Errorf("message %q: %w", m.ID, err)
+			if fresh {
+				added++
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("message %q: %w", m.ID, err)
-			}
-			added += int(n)
 		}
 		return nil
 	})

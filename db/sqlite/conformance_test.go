@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,6 +25,16 @@ var Harness = storetest.Harness{
 		return integrityChecked{d, tb}, nil
 	},
 	Versions: Versions(),
+	Exec: func(tb testing.TB, target, query string, args ...any) {
+		db, err := sql.Open("sqlite3", target)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(query, args...); err != nil {
+			tb.Fatalf("%s: %v", query, err)
+		}
+	},
 }
 
 // integrityChecked runs SQLite's integrity and foreign key checks when the

@@ -2,7 +2,9 @@
 // SQLite and the PostgreSQL store run the same tests from their own test
 // files (storetest.Run), so the two cannot drift apart. It exercises every
 // store method, migrations from empty and from each older version, the
-// group-commit writer on top of the store, dedup, concurrent toggles,
+// group-commit writer on top of the store (messages and reaction toggles),
+// per-room sequence numbers under concurrent writers, deletes that erase,
+// dedup, concurrent toggles,
 // sessions and expiry, SQL metacharacters, the bulk loader and, where the
 // harness can stop the server, an outage and recovery.
 package storetest
@@ -27,6 +29,9 @@ type Harness struct {
 	Open func(tb testing.TB, target, upTo string, now func() time.Time) (chat.Store, error)
 	// Versions are the store's migration versions, in order.
 	Versions []string
+	// Exec runs one raw statement on target, with $1, $2… parameters, for
+	// writing rows in an older schema's shape.
+	Exec func(tb testing.TB, target, query string, args ...any)
 	// Outage, if set, stops the store's server and returns a function that
 	// starts it again; nil skips the outage tests.
 	Outage func(tb testing.TB) (restart func())
@@ -94,5 +99,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RowFaultIsolated", func(t *testing.T) { testRowFault(t, h) })
 	t.Run("Bulk", func(t *testing.T) { testBulk(t, h) })
 	t.Run("Account", func(t *testing.T) { testAccount(t, h) })
+	t.Run("MigrateRoomSeq", func(t *testing.T) { testMigrateRoomSeq(t, h) })
+	t.Run("Seq", func(t *testing.T) { testSeq(t, h) })
+	t.Run("DeleteErases", func(t *testing.T) { testDeleteErases(t, h) })
+	t.Run("SeqConcurrentNodes", func(t *testing.T) { testSeqConcurrentNodes(t, h) })
+	t.Run("WriterToggles", func(t *testing.T) { testWriterToggles(t, h) })
 	t.Run("Outage", func(t *testing.T) { testOutage(t, h) })
 }

@@ -103,7 +103,7 @@ const texts = [
 const messages = [];
 let ghostAuthored = 0;
 let t = start + 86400;
-const expectReactions = { read: 0, imported: 0, unknown: 0, badJSON: 0, mismatch: 0 };
+const expectReactions = { read: 0, imported: 0, unknown: 0, onDeleted: 0, badJSON: 0, mismatch: 0 };
 for (let n = 0; n < opt.messages; n++) {
   if (n % 3 === 0) t += 1 + Math.floor(rand() * 40); // three messages share each second
   // Now and then the author is a user deleted upstream.
@@ -139,8 +139,10 @@ for (let n = 0; n < opt.messages; n++) {
     for (const r of list) {
       const keep = r.users.filter((id) => known.has(id));
       expectReactions.read += r.users.length;
-      expectReactions.imported += keep.length;
       expectReactions.unknown += r.users.length - keep.length;
+      // A delete erases reactions: those on deleted messages are reported, not imported.
+      if (m.deleted) { expectReactions.onDeleted += keep.length; continue; }
+      expectReactions.imported += keep.length;
       if (keep.length) m.reactions.push({ kind: r.kind, count: keep.length, users: keep });
     }
   }
