@@ -2,53 +2,27 @@ package loadgen
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/wasmchannel/wasmchannel/app"
-	"github.com/wasmchannel/wasmchannel/auth"
+	"github.com/wasmchannel/wasmchannel/internal/testenv"
 )
 
 // startApp serves a real wasmchannel server in-process on a loopback port
-// with a temporary database: no rate limit, no per-user socket cap, and a
-// cheap password hash, as bench load starts its child.
+// over a fresh store (internal/testenv, the server users run), with what
+// bench load turns off for its child: the load is one user on many sockets
+// sending as fast as it can, so every per-user limit is off.
 func startApp(t *testing.T, codecSpec string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	a, err := app.New(ctx, app.Config{
-		Addr:       ln.Addr().String(),
-		DBPath:     filepath.Join(t.TempDir(), "bench.db"),
-		Codec:      codecSpec,
-		RateLimit:  0,
-		AuthScrypt: &auth.ScryptParams{LogN: 4, R: 16, P: 1},
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ln) }()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	cfg := testenv.Config(t)
+	cfg.Codec = codecSpec
+	cfg.RateLimit = 0
+	cfg.MaxConnsPerUser, cfg.MaxConnsPerIP = 0, 0
+	cfg.MaxRoomsPerUser = 0
+	cfg.UserPacketRate, cfg.UserByteRate = 0, 0
+	cfg.MaxViolations = 0
+	return testenv.Start(t, cfg).URL
 }
 
 func TestSmokeWasmchannel(t *testing.T) {
