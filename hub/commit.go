@@ -38,8 +38,9 @@ func (s sender) fail(r *room, kind error, text string) {
 }
 
 // message stamps and submits a Message that passed the client rules (ref
-// is its id); it is broadcast to all, sender included, only once committed.
-func (r *room) message(s sender, userID, ref string, p codec.Packet) {
+// is its reference id; id its server id, or "" for a new one); it is
+// broadcast to all, sender included, only once committed.
+func (r *room) message(s sender, userID, ref, id string, p codec.Packet) {
 	if c := r.cache.Load(); c != nil {
 		if m, ok := c.byRef(ref); ok {
 			r.reack(s, userID, m)
@@ -63,9 +64,12 @@ func (r *room) message(s sender, userID, ref string, p codec.Packet) {
 	}
 	// Milliseconds, as stored, so cache and database agree on time cursors.
 	now := r.h.cfg.Now().UTC().Truncate(time.Millisecond)
+	if id == "" {
+		id = chat.NewMessageID()
+	}
 	pm := &pending{
 		msg: chat.Message{
-			ID: chat.NewMessageID(), Room: r.name, RefID: ref, UserID: userID,
+			ID: id, Room: r.name, RefID: ref, UserID: userID,
 			Kind: int(codec.KindMessage), Payload: p.Payload, Reactions: []chat.Reaction{},
 			CreatedAt: now, UpdatedAt: now,
 		},

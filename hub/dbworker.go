@@ -54,6 +54,45 @@ func (r *room) react(c *Conn, userID, ref string, kind int, reply func(chat.Mess
 	}
 }
 
+// reactByEither is a socket's Reaction, whose id may be the message's
+// reference id (as seen live) or its server id (as listed by history): a
+// server-shaped id that is not a reference id in this room is looked up as
+// a server id, and the toggle and its broadcast carry the reference id, so
+// everyone sees it land on the same message.
+func (r *room) reactByEither(c *Conn, ref string, kind int) {
+	if !ServerShapedID(ref) {
+		r.react(c, c.UserID, ref, kind, nil)
+		return
+	}
+	if cc := r.cache.Load(); cc != nil {
+		if _, ok := cc.byRef(ref); ok {
+			r.react(c, c.UserID, ref, kind, nil)
+			return
+		}
+	}
+	r.dbJob(func() (chat.Message, error) {
+		ctx := context.Background()
+		m, err := r.h.store.MessageByRef(ctx, r.name, ref)
+		if errors.Is(err, chat.ErrNotFound) {
+			if m, err = r.h.store.MessageByID(ctx, ref); err == nil && m.Room != r.name {
+				err = chat.ErrNotFound
+			}
+		}
+		return m, err
+	}, func(m chat.Message, err error) {
+		switch {
+		case errors.Is(err, chat.ErrNotFound):
+			// react gives the usual answer for an unknown message.
+			r.react(c, c.UserID, ref, kind, nil)
+		case err != nil:
+			r.h.log.Error("room: find reaction target", "room", r.name, "err", err)
+			r.notice(c, "Reaction not stored: the server could not read the message; retry later")
+		default:
+			r.react(c, c.UserID, m.RefID, kind, nil)
+		}
+	})
+}
+
 // toggled completes a reaction in the room once its commit is done.
 func (r *room) toggled(s sender, userID, ref string, kind int, m chat.Message, err error) {
 	if err != nil {

@@ -343,11 +343,12 @@ func call[T any](ctx context.Context, h *Hub, roomName, userID string, fn func(r
 // Post sends a text message into a room over HTTP. It takes the same path
 // as a WebSocket Message and returns once the message is committed.
 func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string) (chat.Message, error) {
-	if messageID == "" {
+	generated := messageID == ""
+	if generated {
 		messageID = chat.NewMessageID()
 	}
 	return call(ctx, h, roomName, userID, func(r *room, reply func(chat.Message, error)) {
-		r.httpMessage(userID, messageID, []byte(text), reply)
+		r.httpMessage(userID, messageID, generated, []byte(text), reply)
 	})
 }
 
