@@ -45,6 +45,9 @@ type Deps struct {
 	Metrics http.Handler
 	// Extra registers more routes (the web client).
 	Extra func(e *echo.Echo)
+	// Cluster reports the node's cluster state for /health; nil on a
+	// single node.
+	Cluster func() *ClusterHealth
 }
 
 type server struct {
@@ -55,11 +58,13 @@ type server struct {
 	codec codec.Source
 	log   *slog.Logger
 	conns *connLimiter
+	// cluster is Deps.Cluster.
+	cluster func() *ClusterHealth
 }
 
 // New builds the Echo application with every route of http-api.md.
 func New(cfg Config, d Deps) *echo.Echo {
-	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter()}
+	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter(), cluster: d.Cluster}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

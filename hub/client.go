@@ -55,6 +55,9 @@ func (r *room) packet(c *Conn, data []byte) {
 			return
 		}
 		r.broadcast(codec.KindTyping, f, uid)
+		if c := r.h.cluster; c != nil {
+			_ = c.Typing(r.name, uid, f.Data) // best effort; dropped ones are counted
+		}
 	}
 }
 

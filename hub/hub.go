@@ -127,6 +127,9 @@ type Hub struct {
 	// budgets are the per-user budgets across rooms, each with its own lock.
 	budgets budgets
 
+	// cluster is set once before serving (SetCluster); nil is one node.
+	cluster Cluster
+
 	fallback     codec.Source
 	fallbackOnce sync.Once
 	stats        struct{ fallbacks, roomCap, violations atomic.Int64 }
