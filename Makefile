@@ -23,6 +23,12 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wasmchannel
 
+## cluster-demo: a throwaway PostgreSQL, a nats-server and three nodes on
+## loopback; prints their URLs; Ctrl-C stops them (README, Running a cluster).
+.PHONY: cluster-demo
+cluster-demo: build nats-server
+	NATS_SERVER=$(CURDIR)/$(NATS_BIN) ./$(BIN) cluster-demo
+
 ## run: the server on its embedded defaults (./wasmchannel.db, embedded codec, 127.0.0.1:8080).
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/wasmchannel serve
