@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.closeEarly()
 		return nil, err
 	}
-	a.Auth = auth.New(d, acfg, log)
+	a.Auth = auth.New(endingStore{Store: d, a: a}, acfg, log)
 	a.Writer = batch.NewWriter(d, batch.Config{OnBatch: a.Metrics.Batch})
 	if cfg.NATS != "" {
 		// Remote events carry packets, not messages: a cache could not

@@ -131,3 +131,62 @@ func (a *App) clusterMetrics(b *cluster.Broker) {
 	counter("reconnects", "NATS reconnections.", func(s cluster.Stats) uint64 { return s.Reconnects })
 	counter("slow_consumer", "Times NATS dropped messages for this node.", func(s cluster.Stats) uint64 { return s.SlowConsumer })
 }
+
+// endingStore is the store auth writes sessions through. When a session is
+// deleted (sign-out, revocation, a password change ending the others) its
+// sockets close at once, on this node and, in a cluster, on every node
+// (Hub.SessionEnded), instead of at the next session sweep.
+type endingStore struct {
+	auth.Store
+	a *App
+}
+
+func (s endingStore) ended(hashes ...string) {
+	if s.a.Hub == nil {
+		return
+	}
+	for _, h := range hashes {
+		s.a.Hub.SessionEnded(h)
+	}
+}
+
+// others lists userID's session hashes but keep, before they are deleted.
+func (s endingStore) others(ctx context.Context, userID, keep string) []string {
+	ss, err := s.Store.SessionsByUser(ctx, userID)
+	if err != nil {
+		return nil // the sweep still closes them
+	}
+	var out []string
+	for _, x := range ss {
+		if x.TokenHash != keep {
+			out = append(out, x.TokenHash)
+		}
+	}
+	return out
+}
+
+func (s endingStore) DeleteSession(ctx context.Context, tokenHash string) error {
+	err := s.Store.DeleteSession(ctx, tokenHash)
+	if err == nil {
+		s.ended(tokenHash)
+	}
+	return err
+}
+
+func (s endingStore) DeleteUserSessions(ctx context.Context, userID string) error {
+	hs := s.others(ctx, userID, "")
+	err := s.Store.DeleteUserSessions(ctx, userID)
+	if err == nil {
+		s.ended(hs...)
+	}
+	return err
+}
+
+func (s endingStore) DeleteOtherSessions(ctx context.Context, userID, keep string) error {
+	hs := s.others(ctx, userID, keep)
+	err := s.Store.DeleteOtherSessions(ctx, userID, keep)
+	if err == nil {
+		s.ended(hs...)
+	}
+	return err
+}
