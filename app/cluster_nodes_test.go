@@ -181,6 +181,8 @@ type writer struct {
 	mu    sync.Mutex
 	acked []string
 	moves int
+	// refusals counts "not stored" notices (the store was away).
+	refusals int
 }
 
 func (w *writer) connect() bool {
@@ -247,6 +249,7 @@ func (w *writer) send(id string, deadline time.Time) {
 					return
 				}
 				if p.MessageID == nil && p.UserID == nil && strings.Contains(string(p.Payload), "not stored") {
+					w.refusals++
 					time.Sleep(200 * time.Millisecond) // the store is away; resend here
 					if w.ws.WriteMessage(websocket.BinaryMessage, data) != nil {
 						break wait
@@ -317,10 +320,11 @@ func flowDuring(t *testing.T, nodes []*node, users []user, prefix string, fault 
 	close(stop)
 	wg.Wait()
 	stored := storedIDs(t, nodes[0], users[0].Token)
-	acked, moves := 0, 0
+	acked, moves, refusals := 0, 0, 0
 	for _, w := range ws {
 		w.ws.Close()
 		moves += w.moves
+		refusals += w.refusals
 		for _, id := range w.acked {
 			acked++
 			if stored[id] != 1 {
@@ -328,7 +332,7 @@ func flowDuring(t *testing.T, nodes []*node, users []user, prefix string, fault 
 			}
 		}
 	}
-	t.Logf("%s: %d messages acknowledged, all stored once; writers moved node %d times", prefix, acked, moves)
+	t.Logf("%s: %d messages acknowledged, all stored once; writers moved node %d times, were refused (not stored) %d times", prefix, acked, moves, refusals)
 	if acked < 20 {
 		t.Fatalf("only %d messages acknowledged: no load", acked)
 	}
