@@ -157,6 +157,14 @@ web-test:
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs && node --test cors.test.mjs && node --test sessions.test.mjs"
 
+## cluster-web-test: two headless Chromium pages on two nodes of
+## `wasmchannel cluster-demo` (PostgreSQL, nats-server) chat, react, type
+## and share one presence count (issue 11).
+.PHONY: cluster-web-test
+cluster-web-test: nats-server
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	cd web/e2e && NATS_SERVER=$(CURDIR)/$(NATS_BIN) timeout 600 node --test cluster.test.mjs
+
 ## d1-web-test: the web client on a database made by `import d1` from a
 ## generated upstream dump: an old password signs in, an upstream cookie
 ## stays signed in, the history shows with its reactions (headless Chromium).
