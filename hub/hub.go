@@ -11,7 +11,8 @@
 // rules.go holds the client rules as a pure function; commit.go is the
 // commit pipeline; dbworker.go the serial database worker for reactions and
 // deletes; conn.go a socket's bounded send queue and writer; errors.go and
-// disconnect.go the refusals and close codes callers map.
+// disconnect.go the refusals and close codes callers map; cluster.go the
+// cluster mode (publish after commit, in-order delivery, presence union).
 package hub
 
 import (
