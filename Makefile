@@ -23,6 +23,12 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/wasmchannel
 
+## cluster-demo: a throwaway PostgreSQL, a nats-server and three nodes on
+## loopback; prints their URLs; Ctrl-C stops them (README, Running a cluster).
+.PHONY: cluster-demo
+cluster-demo: build nats-server
+	NATS_SERVER=$(CURDIR)/$(NATS_BIN) ./$(BIN) cluster-demo
+
 ## run: the server on its embedded defaults (./wasmchannel.db, embedded codec, 127.0.0.1:8080).
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/wasmchannel serve
@@ -161,6 +167,14 @@ web-test:
 	fi
 	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
 	cd web/e2e && timeout 900 sh -c "node --test codec.test.mjs && node --test chat.test.mjs && node --test cors.test.mjs && node --test sessions.test.mjs"
+
+## cluster-web-test: two headless Chromium pages on two nodes of
+## `wasmchannel cluster-demo` (PostgreSQL, nats-server) chat, react, type
+## and share one presence count (issue 11).
+.PHONY: cluster-web-test
+cluster-web-test: nats-server
+	@[ -d web/e2e/node_modules ] || npm ci --prefix web/e2e --no-audit --no-fund
+	cd web/e2e && NATS_SERVER=$(CURDIR)/$(NATS_BIN) timeout 600 node --test cluster.test.mjs
 
 ## d1-web-test: the web client on a database made by `import d1` from a
 ## generated upstream dump: an old password signs in, an upstream cookie

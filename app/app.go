@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/auth"
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/cluster"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/db"
 	"github.com/wasmchannel/wasmchannel/db/batch"
@@ -37,6 +38,8 @@ type App struct {
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
 	HTTP    *http.Server
+	// Cluster is the node's link to the others (--nats); nil on one node.
+	Cluster *cluster.Broker
 	log     *slog.Logger
 
 	sessions    *sessionCheck
@@ -52,6 +55,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = withNodeID(cfg)
 	log := cfg.Log
 	public, _ := cfg.publicURL() // checked by Validate
 	proxies, _ := cfg.trustedProxies()
@@ -85,8 +89,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.closeEarly()
 		return nil, err
 	}
-	a.Auth = auth.New(d, acfg, log)
+	a.Auth = auth.New(endingStore{Store: d, a: a}, acfg, log)
 	a.Writer = batch.NewWriter(d, batch.Config{OnBatch: a.Metrics.Batch})
+	if cfg.NATS != "" {
+		// Remote events carry packets, not messages: a cache could not
+		// follow them (docs/CLUSTER.md, hub item 3).
+		cfg.HistoryCache = -1
+	}
 	a.Metrics.GaugeFunc("wasmchannel_persist_queue_depth", "Messages waiting for their group commit.", func() float64 { return float64(a.Writer.Depth()) })
 	a.Hub = hub.New(hub.Config{
 		RateLimit:       cfg.RateLimit,
@@ -101,6 +110,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		MaxViolations:   cfg.MaxViolations,
 		ViolationWindow: cfg.ViolationWindow,
 	}, a.Source, d, a.Writer, log, a.Metrics)
+	var clusterHealth func() *handlers.ClusterHealth
+	if cfg.NATS != "" {
+		if err := a.openCluster(cfg); err != nil {
+			a.closeEarly()
+			return nil, err
+		}
+		clusterHealth = a.clusterHealth
+	}
 	e := handlers.New(handlers.Config{
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		MaxFrameBytes:   cfg.MaxFrameBytes,
@@ -115,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		DB: d, Auth: a.Auth, Hub: a.Hub, Codec: a.Source, Log: log,
 		Metrics: a.Metrics.Handler(),
 		Extra:   func(e *echo.Echo) { web.Register(e, wasm.Module) },
+		Cluster: clusterHealth,
 	})
 	a.HTTP = handlers.HTTPServer(cfg.Addr, e, handlers.Timeouts{
 		ReadHeader: cfg.ReadHeaderTimeout, Read: cfg.ReadTimeout, Idle: cfg.IdleTimeout,
@@ -200,11 +218,19 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.Writer.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush writer: %w", err))
 	}
+	if a.Cluster != nil { // after the last commits were published; says goodbye
+		if err := a.Cluster.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("leave cluster: %w", err))
+		}
+	}
 	a.closeEarly()
 	return errors.Join(errs...)
 }
 
 func (a *App) closeEarly() {
+	if a.Cluster != nil {
+		_ = a.Cluster.Close() // a second Close is a no-op
+	}
 	if a.closeSource != nil {
 		if err := a.closeSource(context.Background()); err != nil {
 			a.log.Warn("close codec", "err", err)

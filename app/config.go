@@ -99,6 +99,11 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration
+	// NATS joins a cluster (comma-separated nats:// URLs; needs a
+	// PostgreSQL store); empty is one node. NodeID names this node (default
+	// unique per process). app/cluster.go.
+	NATS   string
+	NodeID string
 }
 
 // DefaultConfig is the one source of the server's defaults: serve's flags
@@ -232,6 +237,9 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.validateCluster(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -301,6 +309,7 @@ func BindFlags(fs *flag.FlagSet, cfg *Config) {
 		s := auth.DefaultScrypt
 		cfg.AuthScrypt = &s
 	}
+	bindClusterFlags(fs, cfg)
 	fs.Var(scryptLogN{cfg.AuthScrypt}, "scrypt-log-n", "password hash cost, scrypt N=2^n (14 as Better Auth; lower it only for load tests that sign up thousands of users)")
 }
 

@@ -22,6 +22,20 @@ type healthBody struct {
 	// pool is not a broken one (rooms fall back to the Go codec).
 	CodecBusy bool   `json:"codecBusy,omitempty"`
 	Version   string `json:"version"`
+	// Cluster is present in cluster mode only.
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
+}
+
+// ClusterHealth is a cluster node's part of /health. NATS is "connected"
+// or "degraded": a node without NATS still stores and serves its own
+// sockets (and reads other nodes' messages from the store), so degraded is
+// a 200 with status "degraded", not a 503.
+type ClusterHealth struct {
+	NodeID string `json:"nodeId"`
+	NATS   string `json:"nats"`
+	Server string `json:"server,omitempty"`
+	Peers  int    `json:"peers"`
+	Rooms  int    `json:"rooms"`
 }
 
 // codecProbeWait is how long /health waits for an idle codec instance. It
@@ -39,6 +53,12 @@ func (s *server) health(c echo.Context) error {
 	body.DB = s.db.Ping(ctx) == nil
 	body.CodecOK, body.CodecBusy = codecWorks(ctx, s.codec)
 	status := http.StatusOK
+	if s.cluster != nil {
+		body.Cluster = s.cluster()
+		if body.Cluster.NATS != "connected" {
+			body.Status = "degraded"
+		}
+	}
 	if !body.DB || !body.CodecOK {
 		body.Status = "unavailable"
 		status = http.StatusServiceUnavailable

@@ -60,8 +60,11 @@ var (
 	errUnknownCursor = badRequest("INVALID_CURSOR", "no message with that reference id in this room")
 )
 
-// page serves one history page for any of the history routes.
-func (s *server) page(c echo.Context, room, cursor string, limit int) error {
+// page serves one history page for any of the history routes. With
+// refAsID, each message's id is its reference id: upstream's client keys
+// history by id and live packets by message_id, and must see one id per
+// message (docs/PROTOCOL.md).
+func (s *server) page(c echo.Context, room, cursor string, limit int, refAsID bool) error {
 	if !hub.ValidRoom(room) {
 		return errInvalidRoom
 	}
@@ -75,6 +78,11 @@ func (s *server) page(c echo.Context, room, cursor string, limit int) error {
 	msgs, source, err := s.hub.History(c.Request().Context(), room, cur, limit)
 	if err != nil {
 		return notFoundIs(err, errUnknownCursor, "HISTORY_UNAVAILABLE", "history could not be read; retry later")
+	}
+	if refAsID {
+		for i := range msgs {
+			msgs[i].ID = msgs[i].RefID
+		}
 	}
 	return c.JSON(http.StatusOK, historyPage{Messages: WireMessages(msgs), Source: source})
 }
@@ -96,7 +104,7 @@ func (s *server) listMessages(c echo.Context) error {
 		}
 		limit = n
 	}
-	return s.page(c, room, c.QueryParam("cursor"), limit)
+	return s.page(c, room, c.QueryParam("cursor"), limit, false)
 }
 
 // rpcMessages is upstream's oRPC call POST /rpc/messages/get on the
@@ -131,7 +139,7 @@ func (s *server) rpcMessages(c echo.Context) error {
 	if in.Cursor != nil {
 		cursor = *in.Cursor
 	}
-	return s.page(c, hub.DefaultRoom, cursor, limit)
+	return s.page(c, hub.DefaultRoom, cursor, limit, true)
 }
 
 // bindJSON decodes the body strictly enough to give clear 400s. An empty

@@ -50,6 +50,9 @@ type Deps struct {
 	Metrics http.Handler
 	// Extra registers more routes (the web client).
 	Extra func(e *echo.Echo)
+	// Cluster reports the node's cluster state for /health; nil on a
+	// single node.
+	Cluster func() *ClusterHealth
 }
 
 type server struct {
@@ -63,12 +66,15 @@ type server struct {
 	// upgradesByUser and upgradesByIP rate-limit upgrades (UpgradesPer*).
 	upgradesByUser *upgradeLimiter
 	upgradesByIP   *upgradeLimiter
+	// cluster is Deps.Cluster.
+	cluster func() *ClusterHealth
 }
 
 // New builds the Echo application with every route of http-api.md.
 func New(cfg Config, d Deps) *echo.Echo {
 	s := &server{cfg: cfg, db: d.DB, auth: d.Auth, hub: d.Hub, codec: d.Codec, log: d.Log, conns: newConnLimiter(),
-		upgradesByUser: newUpgradeLimiter(cfg.UpgradesPerUser), upgradesByIP: newUpgradeLimiter(cfg.UpgradesPerIP)}
+		upgradesByUser: newUpgradeLimiter(cfg.UpgradesPerUser), upgradesByIP: newUpgradeLimiter(cfg.UpgradesPerIP),
+		cluster: d.Cluster}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

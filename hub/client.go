@@ -44,9 +44,9 @@ func (r *room) packet(c *Conn, data []byte) {
 	}
 	switch p.Kind {
 	case codec.KindMessage:
-		r.message(sender{c: c}, c.UserID, ref, p)
+		r.message(sender{c: c}, c.UserID, ref, "", p)
 	case codec.KindReaction:
-		r.react(c, c.UserID, ref, int(*p.Reaction), nil)
+		r.reactByEither(c, ref, int(*p.Reaction))
 	case codec.KindTyping:
 		uid := c.UserID
 		p.UserID = &uid
@@ -55,11 +55,17 @@ func (r *room) packet(c *Conn, data []byte) {
 			return
 		}
 		r.broadcast(codec.KindTyping, f, uid)
+		if c := r.h.cluster; c != nil {
+			_ = c.Typing(r.name, uid, f.Data) // best effort; dropped ones are counted
+		}
 	}
 }
 
 // httpMessage is Hub.Post inside the room: the same path as a socket Message.
-func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Message, error)) {
+// A message the caller gave no id gets one server id, which is also its
+// reference id (generated is then true and skips the client rule that
+// reserves that shape).
+func (r *room) httpMessage(userID, ref string, generated bool, text []byte, reply func(chat.Message, error)) {
 	if refusal := r.admit(userID, len(text)); refusal != "" {
 		reply(chat.Message{}, refuse(ErrRateLimited, refusal))
 		return
@@ -69,12 +75,16 @@ func (r *room) httpMessage(userID, ref string, text []byte, reply func(chat.Mess
 		return
 	}
 	p := codec.Packet{Kind: codec.KindMessage, MessageID: &ref, Payload: text}
-	if _, refusal := checkClient(p, r.h.cfg.MaxMessageID); refusal != "" {
+	id := ""
+	if generated {
+		id = ref
+	}
+	if _, refusal := checkClient(p, r.h.cfg.MaxMessageID); refusal != "" && (!generated || refusal != errServerShapedText) {
 		r.h.obs.Rejected(classRule)
 		reply(chat.Message{}, refuse(ErrInvalid, refusal))
 		return
 	}
-	r.message(sender{reply: reply}, userID, ref, p)
+	r.message(sender{reply: reply}, userID, ref, id, p)
 }
 
 // violated counts a refused frame against c. MaxViolations of them within

@@ -5,7 +5,6 @@ package hub
 // an acknowledgement. Retries of the same id join the wait.
 
 import (
-	"context"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
@@ -39,8 +38,9 @@ func (s sender) fail(r *room, kind error, text string) {
 }
 
 // message stamps and submits a Message that passed the client rules (ref
-// is its id); it is broadcast to all, sender included, only once committed.
-func (r *room) message(s sender, userID, ref string, p codec.Packet) {
+// is its reference id; id its server id, or "" for a new one); it is
+// broadcast to all, sender included, only once committed.
+func (r *room) message(s sender, userID, ref, id string, p codec.Packet) {
 	if c := r.cache.Load(); c != nil {
 		if m, ok := c.byRef(ref); ok {
 			r.reack(s, userID, m)
@@ -64,9 +64,12 @@ func (r *room) message(s sender, userID, ref string, p codec.Packet) {
 	}
 	// Milliseconds, as stored, so cache and database agree on time cursors.
 	now := r.h.cfg.Now().UTC().Truncate(time.Millisecond)
+	if id == "" {
+		id = chat.NewMessageID()
+	}
 	pm := &pending{
 		msg: chat.Message{
-			ID: chat.NewMessageID(), Room: r.name, RefID: ref, UserID: userID,
+			ID: id, Room: r.name, RefID: ref, UserID: userID,
 			Kind: int(codec.KindMessage), Payload: p.Payload, Reactions: []chat.Reaction{},
 			CreatedAt: now, UpdatedAt: now,
 		},
@@ -74,8 +77,8 @@ func (r *room) message(s sender, userID, ref string, p codec.Packet) {
 		senders: []sender{s},
 	}
 	r.pending[ref] = pm
-	err = r.h.writer.Submit(pm.msg, func(fresh bool, err error) {
-		r.post(func() { r.committed(pm, fresh, err) })
+	err = r.h.writer.SubmitMessage(pm.msg, func(stored chat.Message, fresh bool, err error) {
+		r.post(func() { r.committed(pm, stored, fresh, err) })
 	})
 	if err != nil {
 		delete(r.pending, ref)
@@ -83,7 +86,10 @@ func (r *room) message(s sender, userID, ref string, p codec.Packet) {
 	}
 }
 
-func (r *room) committed(pm *pending, fresh bool, err error) {
+// committed runs in the room once the writer is done with pm. stored is
+// what the store holds: pm's message with its numbers when fresh, else the
+// original (erased if it was deleted since).
+func (r *room) committed(pm *pending, stored chat.Message, fresh bool, err error) {
 	delete(r.pending, pm.msg.RefID)
 	defer r.maybeIdle()
 	if err != nil {
@@ -95,26 +101,16 @@ func (r *room) committed(pm *pending, fresh bool, err error) {
 	}
 	if !fresh {
 		// Stored before (a retry after a restart): acknowledge what is stored.
-		ref, userID, senders := pm.msg.RefID, pm.msg.UserID, pm.senders
-		r.dbJob(func() (chat.Message, error) {
-			return r.h.store.MessageByRef(context.Background(), r.name, ref)
-		}, func(m chat.Message, err error) {
-			if err != nil {
-				for _, s := range senders {
-					s.fail(r, ErrNotStored, "Message not stored: lookup failed; retry later")
-				}
-				return
-			}
-			for _, s := range senders {
-				r.reack(s, userID, m)
-			}
-		})
+		for _, s := range pm.senders {
+			r.reack(s, pm.msg.UserID, stored)
+		}
 		return
 	}
+	pm.msg.Seq, pm.msg.EventSeq = stored.Seq, stored.EventSeq
 	if c := r.cache.Load(); c != nil {
 		c.add(pm.msg)
 	}
-	r.broadcast(codec.KindMessage, pm.frame, "")
+	r.publish(codec.KindMessage, stored.EventSeq, pm.frame)
 	for _, s := range pm.senders {
 		if s.reply != nil {
 			s.reply(pm.msg, nil)
@@ -123,21 +119,28 @@ func (r *room) committed(pm *pending, fresh bool, err error) {
 }
 
 // reack acknowledges a Message that is already stored, to its sender only.
+// A deleted one is answered with its Delete (the id is known, the text is
+// gone), never with text: the store erased it.
 func (r *room) reack(s sender, userID string, m chat.Message) {
 	if m.UserID != userID {
 		s.fail(r, ErrIDTaken, errIDTaken.Message)
 		return
 	}
 	if s.reply != nil {
-		s.reply(m, nil)
+		s.reply(m, nil) // erased, with deletedAt, when deleted
 		return
 	}
-	f, err := r.encode(storedPacket(m))
+	p, kind := storedPacket(m), codec.KindMessage
+	if m.Deleted() {
+		ref, uid := m.RefID, m.UserID
+		p, kind = codec.Packet{Kind: codec.KindDelete, MessageID: &ref, UserID: &uid}, codec.KindDelete
+	}
+	f, err := r.encode(p)
 	if err != nil {
 		return
 	}
 	if ok, _ := s.c.enqueue(f); ok {
-		r.h.obs.PacketOut(codec.KindMessage, 1)
+		r.h.obs.PacketOut(kind, 1)
 	}
 }
 

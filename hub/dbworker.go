@@ -1,7 +1,7 @@
 package hub
 
-// dbworker.go: reactions and deletes run on the room's serial database
-// worker, off the room goroutine but in the order they arrived.
+// dbworker.go: reactions join the writer's group commit; deletes run on
+// the room's serial database worker, off the room goroutine, in order.
 
 import (
 	"context"
@@ -27,37 +27,94 @@ func (r *room) dbJob(fn func() (chat.Message, error), done func(chat.Message, er
 	})
 }
 
-// react toggles a reaction in storage, then broadcasts it to everyone.
+// react toggles a reaction through the writer, in the same group commits
+// as messages (one synced transaction for many toggles), then broadcasts it
+// to everyone. It counts as a pending job so the room stays awake for it.
 func (r *room) react(c *Conn, userID, ref string, kind int, reply func(chat.Message, error)) {
 	s := sender{c: c, reply: reply}
 	if kind < int(codec.ReactionLike) || kind > int(codec.MaxReaction) {
 		s.fail(r, ErrInvalid, "Invalid reaction: kind must be 1 to 4")
 		return
 	}
-	r.dbJob(func() (chat.Message, error) {
-		return r.h.store.ToggleReaction(context.Background(), r.name, ref, userID, kind)
-	}, func(m chat.Message, err error) {
-		if err != nil {
-			if errors.Is(err, chat.ErrNotFound) {
-				s.fail(r, ErrNotFound, "Reaction rejected: unknown message "+strconv.Quote(ref))
-				return
-			}
-			r.h.log.Error("room: toggle reaction", "room", r.name, "err", err)
-			s.fail(r, ErrNotStored, "Reaction not stored: the server could not save it; retry later")
+	r.jobs++
+	err := r.h.writer.SubmitToggle(r.name, ref, userID, kind, func(m chat.Message, err error) {
+		r.post(func() {
+			r.jobs--
+			r.toggled(s, userID, ref, kind, m, err)
+			r.maybeIdle()
+		})
+	})
+	if err != nil {
+		r.jobs--
+		if errors.Is(err, chat.ErrInvalid) {
+			s.fail(r, ErrInvalid, "Invalid reaction: "+err.Error())
 			return
 		}
-		if c := r.cache.Load(); c != nil {
-			c.replace(m)
+		s.fail(r, ErrNotStored, "Reaction not stored: the server is shutting down; retry later")
+	}
+}
+
+// reactByEither is a socket's Reaction, whose id may be the message's
+// reference id (as seen live) or its server id (as listed by history): a
+// server-shaped id that is not a reference id in this room is looked up as
+// a server id, and the toggle and its broadcast carry the reference id, so
+// everyone sees it land on the same message.
+func (r *room) reactByEither(c *Conn, ref string, kind int) {
+	if !ServerShapedID(ref) {
+		r.react(c, c.UserID, ref, kind, nil)
+		return
+	}
+	if cc := r.cache.Load(); cc != nil {
+		if _, ok := cc.byRef(ref); ok {
+			r.react(c, c.UserID, ref, kind, nil)
+			return
 		}
-		rk := codec.Reaction(kind)
-		f, err := r.encode(codec.Packet{Kind: codec.KindReaction, MessageID: &ref, UserID: &userID, Reaction: &rk})
-		if err == nil {
-			r.broadcast(codec.KindReaction, f, "")
+	}
+	r.dbJob(func() (chat.Message, error) {
+		ctx := context.Background()
+		m, err := r.h.store.MessageByRef(ctx, r.name, ref)
+		if errors.Is(err, chat.ErrNotFound) {
+			if m, err = r.h.store.MessageByID(ctx, ref); err == nil && m.Room != r.name {
+				err = chat.ErrNotFound
+			}
 		}
-		if reply != nil {
-			reply(m, nil)
+		return m, err
+	}, func(m chat.Message, err error) {
+		switch {
+		case errors.Is(err, chat.ErrNotFound):
+			// react gives the usual answer for an unknown message.
+			r.react(c, c.UserID, ref, kind, nil)
+		case err != nil:
+			r.h.log.Error("room: find reaction target", "room", r.name, "err", err)
+			r.notice(c, "Reaction not stored: the server could not read the message; retry later")
+		default:
+			r.react(c, c.UserID, m.RefID, kind, nil)
 		}
 	})
+}
+
+// toggled completes a reaction in the room once its commit is done.
+func (r *room) toggled(s sender, userID, ref string, kind int, m chat.Message, err error) {
+	if err != nil {
+		if errors.Is(err, chat.ErrNotFound) {
+			s.fail(r, ErrNotFound, "Reaction rejected: unknown message "+strconv.Quote(ref))
+			return
+		}
+		r.h.log.Error("room: toggle reaction", "room", r.name, "err", err)
+		s.fail(r, ErrNotStored, "Reaction not stored: the server could not save it; retry later")
+		return
+	}
+	if c := r.cache.Load(); c != nil {
+		c.replace(m)
+	}
+	rk := codec.Reaction(kind)
+	f, err := r.encode(codec.Packet{Kind: codec.KindReaction, MessageID: &ref, UserID: &userID, Reaction: &rk})
+	if err == nil {
+		r.publish(codec.KindReaction, m.EventSeq, f)
+	}
+	if s.reply != nil {
+		s.reply(m, nil)
+	}
 }
 
 // remove soft-deletes the author's message and broadcasts a Delete.
@@ -83,7 +140,7 @@ func (r *room) remove(userID, ref string, reply func(chat.Message, error)) {
 		uid := m.UserID
 		f, err := r.encode(codec.Packet{Kind: codec.KindDelete, MessageID: &ref, UserID: &uid})
 		if err == nil {
-			r.broadcast(codec.KindDelete, f, "")
+			r.publish(codec.KindDelete, m.EventSeq, f)
 		}
 		reply(m, nil)
 	})

@@ -11,7 +11,8 @@
 // rules.go holds the client rules as a pure function; commit.go is the
 // commit pipeline; dbworker.go the serial database worker for reactions and
 // deletes; conn.go a socket's bounded send queue and writer; errors.go and
-// disconnect.go the refusals and close codes callers map.
+// disconnect.go the refusals and close codes callers map; cluster.go the
+// cluster mode (publish after commit, in-order delivery, presence union).
 package hub
 
 import (
@@ -126,6 +127,9 @@ type Hub struct {
 	held map[string]map[*room]*hold
 	// budgets are the per-user budgets across rooms, each with its own lock.
 	budgets budgets
+
+	// cluster is set once before serving (SetCluster); nil is one node.
+	cluster Cluster
 
 	fallback     codec.Source
 	fallbackOnce sync.Once
@@ -343,11 +347,12 @@ func call[T any](ctx context.Context, h *Hub, roomName, userID string, fn func(r
 // Post sends a text message into a room over HTTP. It takes the same path
 // as a WebSocket Message and returns once the message is committed.
 func (h *Hub) Post(ctx context.Context, roomName, userID, messageID, text string) (chat.Message, error) {
-	if messageID == "" {
+	generated := messageID == ""
+	if generated {
 		messageID = chat.NewMessageID()
 	}
 	return call(ctx, h, roomName, userID, func(r *room, reply func(chat.Message, error)) {
-		r.httpMessage(userID, messageID, []byte(text), reply)
+		r.httpMessage(userID, messageID, generated, []byte(text), reply)
 	})
 }
 

@@ -24,7 +24,7 @@ type presence struct {
 
 // onlineFrame is the OnlineUsers packet for the current count.
 func (r *room) onlineFrame() *Frame {
-	n := len(r.users)
+	n := r.onlineCount()
 	if r.online.frame == nil || r.online.frameN != n {
 		f, err := r.encode(codec.Packet{Kind: codec.KindOnlineUsers, Payload: []byte(strconv.Itoa(n))})
 		if err != nil {

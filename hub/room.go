@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/cluster"
 	"github.com/wasmchannel/wasmchannel/codec"
 )
 
@@ -39,6 +40,9 @@ type room struct {
 	db      serial
 	idle    *time.Timer
 	online  presence
+	// clusterOnline is the distinct users over all nodes, as the cluster
+	// last said (cluster mode only).
+	clusterOnline int
 }
 
 func newRoom(h *Hub, name string) *room {
@@ -195,6 +199,9 @@ func (r *room) join(c *Conn) {
 		r.idle = nil
 	}
 	r.h.obs.ConnectionsDelta(1)
+	if r.users[c.UserID] == 1 {
+		r.setLocalUsers()
+	}
 	r.greet(c)
 	if r.users[c.UserID] == 1 {
 		r.onlineChanged()
@@ -209,6 +216,7 @@ func (r *room) leave(c *Conn) {
 	r.h.obs.ConnectionsDelta(-1)
 	if r.users[c.UserID]--; r.users[c.UserID] <= 0 {
 		delete(r.users, c.UserID)
+		r.setLocalUsers()
 		r.onlineChanged()
 	}
 	r.pruneLimits()
@@ -259,4 +267,19 @@ func (r *room) notice(c *Conn, text string) {
 	if ok, _ := c.enqueue(f); ok {
 		r.h.obs.PacketOut(codec.KindMessage, 1)
 	}
+}
+
+// publish sends a committed event (seq is its number in the room's order)
+// to everyone in the room. In a cluster it goes out with its number, and
+// this node's sockets get it from the cluster's in-order delivery like
+// everyone else's; an event the cluster refuses is broadcast here.
+func (r *room) publish(kind codec.Kind, seq int64, f *Frame) {
+	if c := r.h.cluster; c != nil && seq > 0 {
+		err := c.Publish(cluster.Event{Room: r.name, Seq: seq, Data: f.Data})
+		if err == nil {
+			return
+		}
+		r.h.log.Warn("cluster: publish", "room", r.name, "seq", seq, "err", err)
+	}
+	r.broadcast(kind, f, "")
 }

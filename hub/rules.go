@@ -29,6 +29,9 @@ func checkClient(p codec.Packet, maxMessageID int) (ref, refusal string) {
 		if len(p.Payload) == 0 {
 			return "", "Invalid packet (rule): a Message needs a non-empty payload"
 		}
+		if ServerShapedID(*p.MessageID) {
+			return "", errServerShapedText
+		}
 		return *p.MessageID, ""
 	case codec.KindReaction:
 		if p.MessageID != nil {
@@ -67,4 +70,27 @@ func rejectText(class string, maxPayload int) string {
 // (in a notice) and over HTTP alike.
 func tooLargeText(maxPayload int) string {
 	return fmt.Sprintf("%s (max %d bytes)", codec.ClassReason(codec.Class(codec.ErrTooLarge)), maxPayload)
+}
+
+// errServerShapedText refuses a client-chosen id that could be a server id.
+const errServerShapedText = "Invalid packet (rule): a message_id of 26 characters from 0-9 and A-Z without I, L, O and U is reserved for server ids; choose another"
+
+// ServerShapedID reports whether id has the shape of a server message id
+// (chat.NewMessageID: 26 characters of Crockford's base32, upper case).
+// Clients may not choose such ids (docs/PROTOCOL.md, one id per message),
+// so a server id never names another message than its own.
+func ServerShapedID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 )
 
@@ -66,5 +67,26 @@ func TestRejectTextPerClass(t *testing.T) {
 	}
 	if got := rejectText(classCodecFault, 999); got != "Invalid packet (codec_fault): the codec failed on it; it was dropped" {
 		t.Errorf("codec fault: %q", got)
+	}
+}
+
+func TestServerShapedIDsAreReservedForTheServer(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		if id := chat.NewMessageID(); !ServerShapedID(id) {
+			t.Fatalf("server id %q not recognized", id)
+		}
+	}
+	for _, id := range []string{"", "m-1", "01HZY3K4ZQ8Q5W0V9N3J2T6R7", "01HZY3K4ZQ8Q5W0V9N3J2T6R7XY", "01hzy3k4zq8q5w0v9n3j2t6r7x", "01HZY3K4ZQ8Q5W0V9N3J2T6RIX", "01HZY3K4ZQ8Q5W0V9N3J2T6R-X"} {
+		if ServerShapedID(id) {
+			t.Fatalf("%q taken for a server id", id)
+		}
+	}
+	p := codec.Packet{Kind: codec.KindMessage, MessageID: codec.Str(chat.NewMessageID()), Payload: []byte("hi")}
+	if _, refusal := checkClient(p, 128); !strings.Contains(refusal, "reserved for server ids") {
+		t.Fatalf("a client Message with a server-shaped id: refusal %q", refusal)
+	}
+	p = codec.Packet{Kind: codec.KindReaction, MessageID: p.MessageID, Reaction: codec.ReactionPtr(codec.ReactionLike)}
+	if ref, refusal := checkClient(p, 128); refusal != "" || ref != *p.MessageID {
+		t.Fatalf("a Reaction naming a server id: %q %q", ref, refusal)
 	}
 }

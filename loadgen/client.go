@@ -41,6 +41,7 @@ type client struct {
 	ws     *websocket.Conn
 	room   int
 	sender int // index among the room's senders, -1 for a pure receiver
+	idx    int // index among the room's clients (its node, in a cluster)
 	rcv    *Receiver
 	wire   Wire // the reader's decoder
 	// wmu serializes writes: the sender's messages and the reader's
@@ -150,6 +151,7 @@ func (c *client) message(ev Event, now time.Time) {
 	switch r.tracker.Receive(c.rcv, room, sender, seq) {
 	case Fresh:
 		r.latency.Record(now.Sub(time.Unix(0, sentNs)))
+		r.nodes.record(room, sender, c.idx, now.Sub(time.Unix(0, sentNs)))
 		r.c.deliveries.Add(1)
 	case Foreign:
 		r.c.foreign.Add(1)

@@ -78,6 +78,11 @@ type Config struct {
 	BeforeClose func()
 	// Progress receives one line a second; nil is silent.
 	Progress io.Writer
+
+	// NodeURLs, when set, are the cluster's nodes (base URLs, loopback):
+	// sockets are spread over them round robin and the latency of
+	// deliveries between nodes is also reported on its own (nodes.go).
+	NodeURLs []string
 }
 
 func (c *Config) fill() error {
@@ -208,6 +213,11 @@ type Result struct {
 	// Errors lists the first few problems seen (sockets ending early,
 	// failed writes); a clean run has none.
 	Errors []string `json:"errors,omitempty"`
+
+	// Cluster figures (NodeURLs set): nodes.go.
+	Nodes     int          `json:"nodes,omitempty"`
+	Split     *NodeLatency `json:"node_latency,omitempty"`
+	NodeRSSMB []float64    `json:"node_rss_mb,omitempty"`
 }
 
 // run is the state of one Run.
@@ -224,6 +234,7 @@ type run struct {
 	measuring atomic.Bool
 	clients   [][]*client
 	sampler   *Sampler
+	nodes     nodeSpread
 
 	errMu  sync.Mutex
 	errs   []string
@@ -271,6 +282,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	cfg.Progress = &lockedWriter{w: cfg.Progress}
 	r := &run{cfg: cfg, id: newRunID()}
+	if err := r.nodes.init(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Stats != nil {
 		r.sampler = StartSampler(cfg.Stats, 250*time.Millisecond)
 		defer r.sampler.Stop()
@@ -351,6 +365,7 @@ func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, sender
 // open joins one socket into its room, times it, and starts its reader.
 func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slot, senders int) error {
 	start := time.Now()
+	wsURL = r.nodes.wsURL(wsURL, s.room, s.idx)
 	ws, err := r.cfg.Protocol.Join(ctx, d, wsURL, r.roomName(s.room), s.cred)
 	if err != nil {
 		return err
@@ -361,7 +376,7 @@ func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slo
 		sender = s.idx
 	}
 	c := &client{
-		r: r, ws: ws, room: s.room, sender: sender,
+		r: r, ws: ws, room: s.room, sender: sender, idx: s.idx,
 		rcv: r.tracker.NewReceiver(s.room), wire: r.cfg.Protocol.NewWire(r.roomName(s.room)),
 		readDone: make(chan struct{}),
 	}
@@ -660,6 +675,7 @@ func (r *run) fillLoad(res *Result, w window) {
 	res.MaxMs, res.MeanMs = ms(r.latency.Max()), ms(r.latency.Mean())
 	res.Lost, res.MissingDeliveries, res.Duplicated, res.Rejected = tally.Lost, tally.MissingDeliveries, tally.Duplicated, tally.Rejected
 	r.fillCounters(res)
+	r.nodes.fill(res)
 	if r.sampler == nil {
 		return
 	}

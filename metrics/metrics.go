@@ -83,6 +83,12 @@ func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
 }
 
+// Info registers a gauge of 1 carrying labels (the cluster's node id), so
+// every series a scrape returns can be joined to the process that made it.
+func (m *Metrics) Info(name, help string, labels map[string]string) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, func() float64 { return 1 }))
+}
+
 // The hub.Observer methods.
 
 func (m *Metrics) PacketIn(k codec.Kind) { m.packetsIn.WithLabelValues(k.String()).Inc() }

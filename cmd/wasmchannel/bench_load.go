@@ -54,6 +54,7 @@ type loadFlags struct {
 	timeout         time.Duration
 	cpuProfile      string
 	memProfile      string
+	nodes           []int // bench_cluster.go
 }
 
 // defaultPeerBin is where `make bench-peer` installs Centrifugo.
@@ -73,9 +74,16 @@ func runBenchLoad(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 
-	results, baselineIdx, err := runLoadTargets(ctx, f, stderr)
-	if err == nil {
-		err = writeLoadReport(f, results, baselineIdx, stdout)
+	var results []*loadgen.Result
+	var baselineIdx int
+	var err error
+	if len(f.nodes) > 0 {
+		results, err = runClusterLoad(ctx, f, stdout, stderr)
+	} else {
+		results, baselineIdx, err = runLoadTargets(ctx, f, stderr)
+		if err == nil {
+			err = writeLoadReport(f, results, baselineIdx, stdout)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
@@ -120,6 +128,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (f loadFlags, code int) {
 	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
 	fs.StringVar(&f.cpuProfile, "server-cpuprofile", "", "write the started wasmchannel server's CPU profile here (FILE.CODEC with several codecs)")
 	fs.StringVar(&f.memProfile, "server-memprofile", "", "write the started wasmchannel server's heap profile here, taken before the sockets close")
+	nodes := fs.String("nodes", "", "start PostgreSQL, NATS and N cluster nodes and spread the clients over them; a comma list (1,3) runs each back to back (bench_cluster.go)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain per server)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmchannel bench load [--baseline] [--peer centrifugo] [--codec wasm,go] [--rooms 1 --clients 100 --senders 10 --rate 10 --payload 200 --duration 10s] [--idle N] [--json]")
@@ -134,6 +143,10 @@ func parseLoadFlags(args []string, stderr io.Writer) (f loadFlags, code int) {
 		return f, 2
 	}
 	f.codecs = app.SplitList(codecs)
+	if f.nodes, err = parseNodes(*nodes); err != nil {
+		fmt.Fprintf(stderr, "wasmchannel bench load: %v\n", err)
+		return f, 2
+	}
 	if msg := f.check(rest); msg != "" {
 		fmt.Fprintf(stderr, "wasmchannel bench load: %s\n", msg)
 		return f, 2
