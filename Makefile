@@ -80,7 +80,7 @@ test: deps check
 ## committed WASM modules rebuilt byte for byte, the Go tests under the race
 ## detector (end to end against real servers, SQLite files and Better Auth),
 ## short fuzzing, the browser tests and a load smoke run.
-check: vet cargo-test wasm-check codecs-check gotest gotest-postgres fuzz fault web-test d1-web-test bench-load-smoke readme-smoke
+check: vet cargo-test wasm-check codecs-check gotest gotest-postgres fuzz fault web-test d1-web-test cluster-web-test bench-load-smoke readme-smoke
 
 gotest:
 	$(GO) test -race -count=1 ./...
