@@ -34,7 +34,7 @@ var querySinks = map[string]int{
 // fixed at build time all the same, as "file:func:expr".
 var trustedQueries = map[string]string{
 	// The embedded migration files (db/sqlite/migrations/*.sql, go:embed).
-	"migrate.go:migrateTo:m.sql": "embedded migration script",
+	"migrate.go:migrateTo:m.SQL": "embedded migration script",
 }
 
 // sqlInFormat spots SQL being built by a format string.

@@ -5,9 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strings"
+
+	"github.com/wasmchannel/wasmchannel/db/schema"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,43 +21,11 @@ var migrationFS embed.FS
 // nodes starting at once apply each migration once.
 const migrationLock = 0x7761736d63686e // "wasmchn"
 
-// migration is one embedded SQL file; version is its name without ".sql".
-type migration struct {
-	version string
-	sql     string
-}
-
 // migrations lists the embedded files in order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]migration, 0, len(names))
-	for _, n := range names {
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		v := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		out = append(out, migration{version: v, sql: string(b)})
-	}
-	return out, nil
-}
+func migrations() ([]schema.Migration, error) { return schema.Load(migrationFS) }
 
 // Versions returns the versions of the embedded migrations, in order.
-func Versions() []string {
-	ms, err := migrations()
-	if err != nil {
-		return nil
-	}
-	vs := make([]string, len(ms))
-	for i, m := range ms {
-		vs[i] = m.version
-	}
-	return vs
-}
+func Versions() []string { return schema.Versions(migrationFS) }
 
 // Migrate applies every embedded migration not yet recorded in
 // schema_migrations, each in its own transaction together with its record,
@@ -100,26 +67,26 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 	}
 	for _, m := range list {
 		var one int
-		err := conn.QueryRow(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, m.version).Scan(&one)
+		err := conn.QueryRow(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, m.Version).Scan(&one)
 		switch {
 		case err == nil:
 			// already applied
 		case errors.Is(err, pgx.ErrNoRows):
 			if err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, m.sql); err != nil {
+				if _, err := tx.Exec(ctx, m.SQL); err != nil {
 					return err
 				}
 				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
-					m.version, ms(d.now()))
+					m.Version, ms(d.now()))
 				return err
 			}); err != nil {
-				return applied, fmt.Errorf("migrate %s: %w", m.version, err)
+				return applied, fmt.Errorf("migrate %s: %w", m.Version, err)
 			}
-			applied = append(applied, m.version)
+			applied = append(applied, m.Version)
 		default:
-			return applied, fmt.Errorf("migrate %s: %w", m.version, err)
+			return applied, fmt.Errorf("migrate %s: %w", m.Version, err)
 		}
-		if m.version == upTo {
+		if m.Version == upTo {
 			break
 		}
 	}
@@ -127,12 +94,8 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 }
 
 // checkUnknownVersions fails if the database records a migration that is
-// not embedded in this binary: an older binary could misread a newer schema.
-func checkUnknownVersions(ctx context.Context, conn *pgx.Conn, list []migration) error {
-	known := make(map[string]bool, len(list))
-	for _, m := range list {
-		known[m.version] = true
-	}
+// not embedded in this binary.
+func checkUnknownVersions(ctx context.Context, conn *pgx.Conn, list []schema.Migration) error {
 	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return fmt.Errorf("migrate: read schema_migrations: %w", err)
@@ -141,12 +104,7 @@ func checkUnknownVersions(ctx context.Context, conn *pgx.Conn, list []migration)
 	if err != nil {
 		return fmt.Errorf("migrate: read schema_migrations: %w", err)
 	}
-	for _, v := range vs {
-		if !known[v] {
-			return fmt.Errorf("migrate: database has migration %q unknown to this binary (newer schema?)", v)
-		}
-	}
-	return nil
+	return schema.CheckRecorded(list, vs)
 }
 
 // AppliedMigrations returns the recorded versions, in order.

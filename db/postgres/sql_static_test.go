@@ -15,7 +15,7 @@ var sqlArg = map[string]int{"Exec": 1, "Query": 1, "QueryRow": 1, "Queue": 0}
 
 // trustedSQL are non-constant SQL arguments that are fixed at build time
 // all the same, as "file:expr".
-var trustedSQL = map[string]bool{"migrate.go:m.sql": true} // embedded migration files
+var trustedSQL = map[string]bool{"migrate.go:m.SQL": true} // embedded migration files
 
 // unsafeSQL returns every SQL argument in files that is not built from
 // string literals and package constants alone.

@@ -6,9 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strings"
+
+	"github.com/wasmchannel/wasmchannel/db/schema"
 )
 
 // migrationFS holds the schema changes, applied in file-name order. Never
@@ -17,43 +16,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one embedded SQL file; version is its name without ".sql".
-type migration struct {
-	version string
-	sql     string
-}
-
 // migrations lists the embedded files in order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]migration, 0, len(names))
-	for _, n := range names {
-		b, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		v := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		out = append(out, migration{version: v, sql: string(b)})
-	}
-	return out, nil
-}
+func migrations() ([]schema.Migration, error) { return schema.Load(migrationFS) }
 
 // Versions returns the versions of the embedded migrations, in order.
-func Versions() []string {
-	ms, err := migrations()
-	if err != nil {
-		return nil
-	}
-	vs := make([]string, len(ms))
-	for i, m := range ms {
-		vs[i] = m.version
-	}
-	return vs
-}
+func Versions() []string { return schema.Versions(migrationFS) }
 
 // Migrate applies every embedded migration not yet recorded in
 // schema_migrations, each in its own IMMEDIATE transaction together with its
@@ -84,7 +51,7 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 		done := false
 		err := d.writeTx(ctx, func(tx *sql.Tx) error {
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, m.version).Scan(&one)
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, m.Version).Scan(&one)
 			if err == nil {
 				done = true
 				return nil
@@ -92,20 +59,20 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, ms(d.now()))
+				m.Version, ms(d.now()))
 			return err
 		})
 		if err != nil {
-			return applied, fmt.Errorf("migrate %s: %w", m.version, err)
+			return applied, fmt.Errorf("migrate %s: %w", m.Version, err)
 		}
 		if !done {
-			applied = append(applied, m.version)
+			applied = append(applied, m.Version)
 		}
-		if m.version == upTo {
+		if m.Version == upTo {
 			break
 		}
 	}
@@ -114,48 +81,37 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 
 // checkUnknownVersions fails if the database records a migration that is
 // not embedded in this binary.
-func (d *DB) checkUnknownVersions(ctx context.Context, list []migration) error {
-	known := make(map[string]bool, len(list))
-	for _, m := range list {
-		known[m.version] = true
-	}
-	rows, err := d.wr.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+func (d *DB) checkUnknownVersions(ctx context.Context, list []schema.Migration) error {
+	recorded, err := appliedVersions(ctx, d.wr)
 	if err != nil {
 		return fmt.Errorf("migrate: read schema_migrations: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return fmt.Errorf("migrate: read schema_migrations: %w", err)
-		}
-		if !known[v] {
-			return fmt.Errorf("migrate: database has migration %q unknown to this binary (newer schema?)", v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate: read schema_migrations: %w", err)
-	}
-	return nil
+	return schema.CheckRecorded(list, recorded)
 }
 
 // AppliedMigrations returns the recorded versions, in order.
 func (d *DB) AppliedMigrations(ctx context.Context) ([]string, error) {
-	rows, err := d.rd.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	vs, err := appliedVersions(ctx, d.rd)
 	if err != nil {
 		return nil, fmt.Errorf("applied migrations: %w", err)
+	}
+	return vs, nil
+}
+
+// appliedVersions reads schema_migrations through q, in order.
+func appliedVersions(ctx context.Context, q *sql.DB) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var v string
 		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("applied migrations: %w", err)
+			return nil, err
 		}
 		out = append(out, v)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("applied migrations: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
