@@ -6,9 +6,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { artifacts, startAll } from "./harness.mjs";
+import { artifacts, message, sleep, startAll, STEP, text, tid, until } from "./harness.mjs";
 
-const STEP = 20_000; // the longest any single expectation may take
 const run = Date.now().toString(36);
 const room = `e2e-${run}`;
 const alice = { name: "Alice", email: `alice-${run}@example.com`, password: "correct horse battery" };
@@ -17,28 +16,6 @@ const bob = { name: "Bob", email: `bob-${run}@example.com`, password: "staple ba
 let env;
 let a; // Alice's page, desktop
 let b; // Bob's page, phone
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls get() until ok(value) holds; fails with the last value after ms. */
-async function until(what, get, ok, ms = STEP) {
-  const deadline = Date.now() + ms;
-  let value;
-  for (;;) {
-    try {
-      value = await get();
-      if (ok(value)) return value;
-    } catch (err) {
-      value = `(error: ${err.message})`;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${ms} ms`);
-    await sleep(100);
-  }
-}
-
-const tid = (page, id) => page.locator(`[data-testid="${id}"]`);
-const text = (loc) => loc.textContent({ timeout: 1000 });
-const message = (page, body) => tid(page, "message").filter({ hasText: body });
 
 async function signUp(page, u) {
   await page.goto(`${env.baseURL}/app/`);

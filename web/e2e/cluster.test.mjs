@@ -6,36 +6,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { buildServer, launchBrowser, scratch } from "./harness.mjs";
+import { buildServer, launchBrowser, message, scratch, sleep, STEP, text, tid, until } from "./harness.mjs";
 
-const STEP = 20_000;
 const run = Date.now().toString(36);
 const room = `cluster-${run}`;
 const alice = { name: "Alice", email: `alice-${run}@example.com`, password: "correct horse battery" };
 const bob = { name: "Bob", email: `bob-${run}@example.com`, password: "staple battery horse" };
 
 let s, demo, demoExited, browser, a, b, urls;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what, get, ok, ms = STEP) {
-  const deadline = Date.now() + ms;
-  let value;
-  for (;;) {
-    try {
-      value = await get();
-      if (ok(value)) return value;
-    } catch (err) {
-      value = `(error: ${err.message})`;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${ms} ms`);
-    await sleep(100);
-  }
-}
-
-const tid = (page, id) => page.locator(`[data-testid="${id}"]`);
-const text = (loc) => loc.textContent({ timeout: 1000 });
-const message = (page, body) => tid(page, "message").filter({ hasText: body });
 
 async function signUp(page, base, u) {
   await page.goto(`${base}/app/`);

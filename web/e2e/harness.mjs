@@ -3,6 +3,7 @@
 // launches Debian's headless Chromium through playwright-core. Everything
 // is bounded by timeouts and every process started here is stopped here.
 
+import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -61,8 +62,6 @@ export function freePort() {
     });
   });
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Server runs `wasmchannel serve` on a fixed port and database, so that
@@ -169,3 +168,30 @@ export async function startAll(name) {
     },
   };
 }
+
+// --- page helpers shared by the browser tests ------------------------------
+
+/** The longest any single expectation may take, in ms. */
+export const STEP = 20_000;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls get() until ok(value) holds; fails with the last value after ms. */
+export async function until(what, get, ok, ms = STEP) {
+  const deadline = Date.now() + ms;
+  let value;
+  for (;;) {
+    try {
+      value = await get();
+      if (ok(value)) return value;
+    } catch (err) {
+      value = `(error: ${err.message})`;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+export const tid = (page, id) => page.locator(`[data-testid="${id}"]`);
+export const text = (loc) => loc.textContent({ timeout: 1000 });
+export const message = (page, body) => tid(page, "message").filter({ hasText: body });

@@ -4,14 +4,13 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startAll } from "./harness.mjs";
+import { startAll, tid } from "./harness.mjs";
 
 const STEP = 20_000;
 const run = Date.now().toString(36);
 const dee = { name: "Dee", email: `dee-${run}@example.com`, password: "correct horse battery" };
 
 let env, desk, phone;
-const tid = (page, id) => page.locator(`[data-testid="${id}"]`);
 
 before(async () => {
   env = await startAll("sessions");
