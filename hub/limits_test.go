@@ -5,35 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/codec"
 	"github.com/wasmchannel/wasmchannel/host"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 	"github.com/wasmchannel/wasmchannel/wasm"
 )
 
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock { return &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a clock that moves only when told.
+func newClock() *fixture.Clock { return fixture.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // stored returns the ids of a room's stored messages, oldest first.
 func (e *testEnv) stored(room string) []string {
@@ -147,7 +130,7 @@ func TestRoomCapPerUser(t *testing.T) {
 	}
 	// HTTP claims lapse after IdleGrace; a socket's lasts while it is open.
 	s, _ := e.join("r-sock", "carol")
-	clk.Add(e.hub.cfg.IdleGrace)
+	clk.Advance(e.hub.cfg.IdleGrace)
 	if _, err := e.hub.Post(ctx, "r-new", "alice", "a-later", "after the grace"); err != nil {
 		t.Fatalf("after her claims lapsed: %v", err)
 	}
@@ -198,7 +181,7 @@ func TestUserBudgetAcrossRooms(t *testing.T) {
 	if total != cfg.UserPacketRate+1 {
 		t.Fatalf("%d messages stored, want %d", total, cfg.UserPacketRate+1)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if _, err := e.hub.Post(ctx, "r3", "alice", "a-next", "a second later"); err != nil {
 		t.Fatalf("after a second: %v", err)
 	}
@@ -219,7 +202,7 @@ func TestUserByteBudgetAcrossRooms(t *testing.T) {
 	if _, err := e.hub.Post(ctx, "r2", "alice", "a-2", "x"); !errors.Is(err, ErrRateLimited) || err.Error() != want {
 		t.Fatalf("post over the byte budget: %v", err)
 	}
-	clk.Add(time.Second) // the debt is paid back, and more
+	clk.Advance(time.Second) // the debt is paid back, and more
 	if _, err := e.hub.Post(ctx, "r2", "alice", "a-3", text); err != nil {
 		t.Fatalf("a second later: %v", err)
 	}
@@ -245,7 +228,7 @@ func TestRepeatedViolationsDisconnect(t *testing.T) {
 		for i := 0; i < cfg.MaxViolations-1; i++ { // each refused with a notice
 			next(t, at, isNotice)
 		}
-		clk.Add(cfg.ViolationWindow)
+		clk.Advance(cfg.ViolationWindow)
 	}
 	select {
 	case code := <-at.closed:

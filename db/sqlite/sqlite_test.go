@@ -9,31 +9,12 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 )
 
-// testClock is an injectable clock; tests move it by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// newClock starts at a fixed, millisecond-aligned time.
-func newClock() *testClock {
-	return &testClock{t: time.Date(2024, 10, 27, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock starts the suite's clock (storetest.NewClock).
+func newClock() *storetest.Clock { return storetest.NewClock() }
 
 // MustOpenDB opens a fresh database in a temporary file and closes it when
 // the test ends, after checking its integrity.
@@ -55,8 +36,8 @@ func MustOpenDB(tb testing.TB, opts ...Option) *DB {
 	return d
 }
 
-// mustOpenClock opens a test database on a fresh testClock.
-func mustOpenClock(tb testing.TB) (*DB, *testClock) {
+// mustOpenClock opens a test database on a fresh clock.
+func mustOpenClock(tb testing.TB) (*DB, *storetest.Clock) {
 	tb.Helper()
 	clk := newClock()
 	return MustOpenDB(tb, WithClock(clk.Now)), clk

@@ -10,11 +10,11 @@
 package storetest
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/internal/testenv/fixture"
 )
 
 // Harness tells the suite how to make and open stores of one kind.
@@ -37,28 +37,11 @@ type Harness struct {
 	Outage func(tb testing.TB) (restart func())
 }
 
-// Clock is an injectable clock; tests move it by hand.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the tests' settable clock (fixture.Clock).
+type Clock = fixture.Clock
 
 // NewClock starts at a fixed, millisecond-aligned time.
-func NewClock() *Clock { return &Clock{t: time.Date(2024, 10, 27, 12, 0, 0, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func NewClock() *Clock { return fixture.NewClock(time.Date(2024, 10, 27, 12, 0, 0, 0, time.UTC)) }
 
 // open opens a fresh store on a fresh clock and closes it when tb ends.
 func (h Harness) open(tb testing.TB) (chat.Store, *Clock) {
