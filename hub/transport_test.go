@@ -28,6 +28,9 @@ import (
 type gatedTransport struct {
 	fc   *wsframe.Conn
 	gate chan struct{}
+	// entered, if set, is closed when the writer reaches the gate, so a
+	// test knows which frames it is holding.
+	entered chan struct{}
 
 	mu      sync.Mutex
 	calls   []int // frames per WriteFrames call
@@ -45,6 +48,9 @@ func (t *gatedTransport) WriteFrame(f *Frame) error {
 
 func (t *gatedTransport) WriteFrames(fs []*Frame) error {
 	if t.gate != nil { // only the writer goroutine calls this
+		if t.entered != nil {
+			close(t.entered)
+		}
 		<-t.gate
 		t.gate = nil
 	}
@@ -151,7 +157,7 @@ func TestQueuedFramesGoOutInOneBatch(t *testing.T) {
 		if err != nil {
 			return
 		}
-		gt := &gatedTransport{fc: fc, gate: make(chan struct{})}
+		gt := &gatedTransport{fc: fc, gate: make(chan struct{}), entered: make(chan struct{})}
 		c := NewConn(gt, "alice", "", "")
 		if err := e.hub.Join(context.Background(), "r1", c); err != nil {
 			return
@@ -168,7 +174,9 @@ func TestQueuedFramesGoOutInOneBatch(t *testing.T) {
 	_, br := dialRaw(t, srv.URL)
 	a := <-got
 
-	// alice's writer is held on the greeting; bob joins and types.
+	// alice's writer is held on the greeting alone before bob joins and
+	// types; otherwise it could take bob's OnlineUsers with the greeting.
+	<-a.gt.entered
 	b, _ := e.join("r1", "bob")
 	for i := 0; i < typings; i++ {
 		e.send(b, codec.Packet{Kind: codec.KindTyping, Payload: []byte(fmt.Sprintf(`{"n":%d}`, i))})
