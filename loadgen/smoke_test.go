@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/signal"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 func serveBaselineChild(addr string) int {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "baseline child:", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -33,6 +35,7 @@ func serveBaselineChild(addr string) int {
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	go func() { <-sig; cancel() }()
 	if err := ServeBaseline(ctx, ln); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline child:", err)
 		return 1
 	}
 	return 0
