@@ -41,63 +41,85 @@ type Envelope struct {
 // defect met, then trailing bytes. It checks neither the crc nor the frame;
 // Decode does both.
 func ParseEnvelope(data []byte) (Envelope, error) {
-	var e Envelope
+	f, err := parseFields(data)
+	if err != nil {
+		return Envelope{}, err
+	}
+	e := Envelope{Kind: f.kind, Frame: f.frame, Serialized: f.serialized, CRC: f.crc, PrefixLen: f.prefixLen}
+	e.setOptionals(data, f.mid, f.uid, f.hasReaction, f.reaction)
+	return e, nil
+}
+
+// fields is an envelope as parseFields finds it: the ids as spans of the
+// packet, so that parsing allocates nothing.
+type fields struct {
+	kind        Kind
+	mid, uid    span
+	hasReaction bool
+	reaction    Reaction
+	prefixLen   int
+	frame       []byte
+	serialized  byte
+	crc         uint64
+}
+
+// parseFields does ParseEnvelope's checks, in its order, without
+// allocating.
+func parseFields(data []byte) (fields, error) {
+	var f fields
 	r := wireReader{b: data}
 
 	k, err := r.varint("kind")
 	if err != nil {
-		return e, err
+		return f, err
 	}
 	if k > uint64(MaxKind) {
-		return e, fmt.Errorf("%w: kind %d", ErrInvalidEnum, k)
+		return f, fmt.Errorf("%w: kind %d", ErrInvalidEnum, k)
 	}
-	e.Kind = Kind(k)
+	f.kind = Kind(k)
 
-	mid, err := r.optString("message_id")
-	if err != nil {
-		return e, err
+	if f.mid, err = r.optString("message_id"); err != nil {
+		return f, err
 	}
-	uid, err := r.optString("user_id")
-	if err != nil {
-		return e, err
+	if f.uid, err = r.optString("user_id"); err != nil {
+		return f, err
 	}
 
-	present, err := r.optTag("reaction_kind")
-	if err != nil {
-		return e, err
+	if f.hasReaction, err = r.optTag("reaction_kind"); err != nil {
+		return f, err
 	}
-	var reaction uint64
-	if present {
-		if reaction, err = r.varint("reaction_kind"); err != nil {
-			return e, err
+	if f.hasReaction {
+		reaction, err := r.varint("reaction_kind")
+		if err != nil {
+			return f, err
 		}
 		if reaction > uint64(MaxReaction) {
-			return e, fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, reaction)
+			return f, fmt.Errorf("%w: reaction_kind %d", ErrInvalidEnum, reaction)
 		}
+		f.reaction = Reaction(reaction)
 	}
-	e.PrefixLen = r.off
+	f.prefixLen = r.off
 
-	if e.Frame, err = r.bytes("payload"); err != nil {
-		return e, err
+	if f.frame, err = r.bytes("payload"); err != nil {
+		return f, err
 	}
 
 	s, err := r.byte("serialized")
 	if err != nil {
-		return e, err
+		return f, err
 	}
 	if s > 1 {
-		return e, fmt.Errorf("%w: serialized flag %d", ErrInvalidEnum, s)
+		return f, fmt.Errorf("%w: serialized flag %d", ErrInvalidEnum, s)
 	}
-	e.Serialized = s
+	f.serialized = s
 
-	if e.CRC, err = r.varint("crc"); err != nil {
-		return e, err
+	if f.crc, err = r.varint("crc"); err != nil {
+		return f, err
 	}
 	if extra := len(data) - r.off; extra > 0 {
-		return e, fmt.Errorf("%w: %d bytes after the crc", ErrTrailingBytes, extra)
+		return f, fmt.Errorf("%w: %d bytes after the crc", ErrTrailingBytes, extra)
 	}
-	e.setOptionals(data, mid, uid, present, Reaction(reaction))
-	return e, nil
+	return f, nil
 }
 
 // optionals holds a decoded packet's optional fields, so that they cost

@@ -90,9 +90,10 @@ type frameLayout struct {
 // decodeFrame decompresses one LZ4 frame, classifying every defect as
 // ErrCompression or ErrTooLarge in the order of ABI.md § Decoding order,
 // step 4. It first validates the whole frame without writing output
-// (scanFrame), then allocates the exact decoded size, never more than
-// maxPayload, and lets pierrec/lz4 decode the blocks into it.
-func decodeFrame(f []byte, maxPayload int) ([]byte, error) {
+// (scanFrame), then takes the exact decoded size from dst's capacity, or
+// allocates it (never more than maxPayload) when dst is too small, and lets
+// pierrec/lz4 decode the blocks into it.
+func decodeFrame(dst, f []byte, maxPayload int) ([]byte, error) {
 	if maxPayload < 0 {
 		maxPayload = 0
 	}
@@ -100,7 +101,12 @@ func decodeFrame(f []byte, maxPayload int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, l.size)
+	var out []byte
+	if cap(dst) >= l.size {
+		out = dst[:l.size]
+	} else {
+		out = make([]byte, l.size)
+	}
 	if err := fillFrame(f, l, out); err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func BenchmarkBlock(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := decodeFrame(frame, 1<<20); err != nil {
+			if _, err := decodeFrame(nil, frame, 1<<20); err != nil {
 				b.Fatal(err)
 			}
 		}

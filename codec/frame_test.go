@@ -130,7 +130,7 @@ func TestRefFrames(t *testing.T) {
 			if rf.size > 0 && compressed == 0 {
 				t.Fatal("no compressed block")
 			}
-			got, err := decodeFrame(frame, rf.size)
+			got, err := decodeFrame(nil, frame, rf.size)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -138,7 +138,7 @@ func TestRefFrames(t *testing.T) {
 				t.Fatalf("decoded %d bytes, not the %d-byte fixture text", len(got), len(want))
 			}
 			if rf.size > 0 {
-				if _, err := decodeFrame(frame, rf.size-1); Class(err) != "too_large" {
+				if _, err := decodeFrame(nil, frame, rf.size-1); Class(err) != "too_large" {
 					t.Fatalf("limit %d: got %v, want too_large", rf.size-1, err)
 				}
 			}
@@ -169,7 +169,7 @@ func TestLinkedFramesNeedTheirHistory(t *testing.T) {
 			flipped := bytes.Clone(frame)
 			flipped[4] |= flgIndependent
 			flipped[6] = byte(xxh32(flipped[4:6], 0) >> 8)
-			_, err = decodeFrame(flipped, 8<<20)
+			_, err = decodeFrame(nil, flipped, 8<<20)
 			if Class(err) != "compression" || !strings.Contains(err.Error(), "before the start") {
 				t.Fatalf("got %v, want an offset before the block start", err)
 			}
@@ -202,7 +202,7 @@ func TestPierrecFrames(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-			got, err := decodeFrame(buf.Bytes(), len(payload))
+			got, err := decodeFrame(nil, buf.Bytes(), len(payload))
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -355,7 +355,7 @@ func frameCases() []frameCase {
 func TestFrameDefects(t *testing.T) {
 	for _, c := range frameCases() {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := decodeFrame(c.frame, c.max)
+			got, err := decodeFrame(nil, c.frame, c.max)
 			if cl := classOf(err); cl != c.want {
 				t.Fatalf("got %s (%v), want %s", cl, err, c.want)
 			}
@@ -387,7 +387,7 @@ func FuzzFrame(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, limit uint32) {
 		maxPayload := int(limit % (4 << 20))
-		got, err := decodeFrame(frame, maxPayload)
+		got, err := decodeFrame(nil, frame, maxPayload)
 		ref, rerr := refDecode(frame, maxPayload)
 		if classOf(err) != classOf(rerr) {
 			t.Fatalf("decoder: %v; reference: %v", err, rerr)

@@ -16,6 +16,7 @@ import (
 type Go struct {
 	comp  lz4.Compressor
 	frame []byte    // scratch for the frame being encoded
+	view  []byte    // DecodeView's payload buffer, reused between calls
 	src   *GoSource // the pool to return to, while leased
 }
 
@@ -54,7 +55,7 @@ func (g *Go) Decode(data []byte, maxPayload int) (Packet, error) {
 	if got := crc32.ChecksumIEEE(e.Frame); uint64(got) != e.CRC {
 		return Packet{}, fmt.Errorf("%w: crc field %08x, frame has %08x", ErrChecksum, e.CRC, got)
 	}
-	payload, err := decodeFrame(e.Frame, maxPayload)
+	payload, err := decodeFrame(nil, e.Frame, maxPayload)
 	if err != nil {
 		return Packet{}, err
 	}
@@ -81,6 +82,9 @@ func (g *Go) Release() {
 	g.src = nil
 	if cap(g.frame) > retainLimit {
 		g.frame = nil
+	}
+	if cap(g.view) > retainLimit {
+		g.view = nil
 	}
 	s.pool.Put(g)
 }
