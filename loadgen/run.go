@@ -76,6 +76,10 @@ type Config struct {
 	// BeforeClose, when set, runs once the figures are taken and before
 	// the sockets close: the moment to snapshot a loaded server's heap.
 	BeforeClose func()
+	// OnMeasure, when set, runs as the measured window opens (first send)
+	// and the function it returns as it closes (end of the drain): the
+	// window to profile the generator in, without sign-up and joins.
+	OnMeasure func() (end func())
 	// Progress receives one line a second; nil is silent.
 	Progress io.Writer
 
@@ -588,6 +592,10 @@ func (r *run) measure(ctx context.Context) (window, error) {
 	selfBefore := SelfCPU()
 	w.machine[0], w.loadAvg = ReadMachineCPU(), LoadAvg()
 	r.measuring.Store(true)
+	if r.cfg.OnMeasure != nil {
+		end := r.cfg.OnMeasure()
+		defer end()
+	}
 	t0 := time.Now()
 	prog := r.progress(t0)
 	defer prog()

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,6 +55,7 @@ type loadFlags struct {
 	timeout         time.Duration
 	cpuProfile      string
 	memProfile      string
+	genProfile      string
 	nodes           []int // bench_cluster.go
 }
 
@@ -128,6 +130,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (f loadFlags, code int) {
 	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
 	fs.StringVar(&f.cpuProfile, "server-cpuprofile", "", "write the started wasmchannel server's CPU profile here (FILE.CODEC with several codecs)")
 	fs.StringVar(&f.memProfile, "server-memprofile", "", "write the started wasmchannel server's heap profile here, taken before the sockets close")
+	fs.StringVar(&f.genProfile, "cpuprofile", "", "write the generator's own CPU profile over each measured window here (FILE.LABEL with several servers)")
 	nodes := fs.String("nodes", "", "start PostgreSQL, NATS and N cluster nodes and spread the clients over them; a comma list (1,3) runs each back to back (bench_cluster.go)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain per server)")
 	fs.Usage = func() {
@@ -227,6 +230,7 @@ func writeLoadReport(f loadFlags, results []*loadgen.Result, baselineIdx int, st
 func runLoadTargets(ctx context.Context, f loadFlags, progress io.Writer) ([]*loadgen.Result, int, error) {
 	base := f.baseConfig(progress)
 	if f.url != "" {
+		base.OnMeasure = f.generatorProfile("server", 1, progress)
 		r, err := runAgainstURL(ctx, f, base, progress)
 		if err != nil {
 			return nil, -1, err
@@ -251,7 +255,9 @@ func runLoadTargets(ctx context.Context, f loadFlags, progress io.Writer) ([]*lo
 	}
 	var results []*loadgen.Result
 	for _, t := range targets {
-		r, err := runTarget(ctx, t, base, progress)
+		cfg := base
+		cfg.OnMeasure = f.generatorProfile(t.label, len(targets), progress)
+		r, err := runTarget(ctx, t, cfg, progress)
 		if err != nil {
 			return nil, -1, err
 		}
@@ -353,6 +359,27 @@ func (f *loadFlags) profileName(path, codec string) string {
 		return path
 	}
 	return path + "." + codecLabel(codec)
+}
+
+// generatorProfile returns the hook that profiles this process, the
+// generator, over one server's measured window into --cpuprofile (FILE, or
+// FILE.LABEL when several servers run); nil without the flag.
+func (f *loadFlags) generatorProfile(label string, servers int, progress io.Writer) func() func() {
+	if f.genProfile == "" {
+		return nil
+	}
+	path := f.genProfile
+	if servers > 1 {
+		path += "." + strings.NewReplacer("/", "-", "…", "").Replace(codecLabel(label))
+	}
+	return func() func() {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(progress, "bench load: %v\n", err)
+			return func() {}
+		}
+		return stop
+	}
 }
 
 // findPeerBin checks that the Centrifugo binary is there, and says how to
