@@ -64,8 +64,101 @@ type fields struct {
 }
 
 // parseFields does ParseEnvelope's checks, in its order, without
-// allocating.
+// allocating. Well-formed packets take a straight path; anything it does
+// not accept is parsed again field by field, which names the defect.
 func parseFields(data []byte) (fields, error) {
+	if f, ok := parseWellFormed(data); ok {
+		return f, nil
+	}
+	return parseEachField(data)
+}
+
+// parseWellFormed accepts a subset of what parseEachField accepts, with
+// the same result, and reports no errors: it is the path every packet of
+// a busy server or load generator takes (FuzzParseWellFormed checks the
+// two agree).
+func parseWellFormed(data []byte) (f fields, ok bool) {
+	off := 0
+	k, n := peekVarint(data, off)
+	if n == 0 || k > uint64(MaxKind) {
+		return f, false
+	}
+	f.kind, off = Kind(k), off+n
+	if f.mid, off, ok = peekOptString(data, off); !ok {
+		return f, false
+	}
+	if f.uid, off, ok = peekOptString(data, off); !ok {
+		return f, false
+	}
+	if off >= len(data) || data[off] > 1 {
+		return f, false
+	}
+	f.hasReaction, off = data[off] == 1, off+1
+	if f.hasReaction {
+		r, n := peekVarint(data, off)
+		if n == 0 || r > uint64(MaxReaction) {
+			return f, false
+		}
+		f.reaction, off = Reaction(r), off+n
+	}
+	f.prefixLen = off
+	size, n := peekVarint(data, off)
+	if n == 0 || size > uint64(len(data)-off-n) {
+		return f, false
+	}
+	off += n
+	f.frame, off = data[off:off+int(size)], off+int(size)
+	if off >= len(data) || data[off] > 1 {
+		return f, false
+	}
+	f.serialized, off = data[off], off+1
+	if f.crc, n = peekVarint(data, off); n == 0 || off+n != len(data) {
+		return f, false
+	}
+	return f, true
+}
+
+// peekVarint reads the varint at off; n is its length, 0 when it is
+// missing, cut short or has an invalid marker.
+func peekVarint(b []byte, off int) (v uint64, n int) {
+	if off >= len(b) {
+		return 0, 0
+	}
+	switch first := b[off]; {
+	case first < varintU16:
+		return uint64(first), 1
+	case first == varintU16 && len(b)-off > 2:
+		return uint64(binary.LittleEndian.Uint16(b[off+1:])), 3
+	case first == varintU32 && len(b)-off > 4:
+		return uint64(binary.LittleEndian.Uint32(b[off+1:])), 5
+	case first == varintU64 && len(b)-off > 8:
+		return binary.LittleEndian.Uint64(b[off+1:]), 9
+	}
+	return 0, 0
+}
+
+// peekOptString reads an optional UTF-8 id at off.
+func peekOptString(b []byte, off int) (s span, next int, ok bool) {
+	if off >= len(b) || b[off] > 1 {
+		return s, off, false
+	}
+	if b[off] == 0 {
+		return s, off + 1, true
+	}
+	size, n := peekVarint(b, off+1)
+	start := off + 1 + n
+	if n == 0 || size > uint64(len(b)-start) {
+		return s, off, false
+	}
+	end := start + int(size)
+	if !utf8.Valid(b[start:end]) {
+		return s, off, false
+	}
+	return span{start, end, true}, end, true
+}
+
+// parseEachField parses field by field, reporting the first defect.
+func parseEachField(data []byte) (fields, error) {
 	var f fields
 	r := wireReader{b: data}
 
