@@ -25,11 +25,8 @@ func TestSignHS256KnownToken(t *testing.T) {
 // decodeAll collects the events of one frame.
 func decodeAll(t *testing.T, w Wire, frame string) []Event {
 	t.Helper()
-	var out []Event
-	if err := w.Decode([]byte(frame), func(ev Event) {
-		ev.Payload = append([]byte(nil), ev.Payload...)
-		out = append(out, ev)
-	}); err != nil {
+	out, err := w.Decode([]byte(frame), nil)
+	if err != nil {
 		t.Fatalf("Decode(%q): %v", frame, err)
 	}
 	return out
@@ -59,12 +56,12 @@ func TestCentrifugoWire(t *testing.T) {
 		data, _ := json.Marshal(parsed.Publish.Data)
 		push := `{"push":{"channel":"room-1","pub":{"data":` + string(data) + `,"info":{"user":"u","client":"c"}}}}`
 		evs := decodeAll(t, w, push+"\n"+`{"id":7,"publish":{}}`)
-		if len(evs) != 2 || evs[0].Kind != EventMessage || evs[0].ID != "run.0.1.2" || string(evs[0].Payload) != text || evs[1].Kind != EventOther {
+		if len(evs) != 2 || evs[0].Kind != EventMessage || string(evs[0].ID) != "run.0.1.2" || string(evs[0].Payload) != text || evs[1].Kind != EventOther {
 			t.Errorf("Decode of %s = %+v", push, evs)
 		}
 	}
 	evs := decodeAll(t, w, `{"push":{"channel":"room-2","pub":{"data":{"id":"run.1.0.0","text":"t=1 q=0 x"}}}}`)
-	if len(evs) != 1 || evs[0].Kind != EventMessage || evs[0].ID != "" {
+	if len(evs) != 1 || evs[0].Kind != EventMessage || evs[0].ID != nil {
 		t.Errorf("another channel's publication = %+v, want a message with no id (foreign)", evs)
 	}
 	evs = decodeAll(t, w, "{}")
@@ -75,7 +72,7 @@ func TestCentrifugoWire(t *testing.T) {
 	if len(evs) != 1 || evs[0].Kind != EventNotice || !strings.Contains(string(evs[0].Payload), "permission denied") {
 		t.Errorf("error reply = %+v, want a notice", evs)
 	}
-	if err := w.Decode([]byte(`{"push":`), func(Event) {}); err == nil {
+	if _, err := w.Decode([]byte(`{"push":`), nil); err == nil {
 		t.Error("a broken frame decoded without error")
 	}
 }

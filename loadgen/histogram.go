@@ -10,10 +10,10 @@ import (
 // Histogram records durations in log-linear buckets, HDR style: values below
 // 128 ns have a bucket each, and every power of two above that is split into
 // 64 equal buckets, so a reported percentile is within 1/64 (1.6%) of the
-// true value at any scale. It is safe for concurrent use: every receipt of
-// every client records into one shared histogram with atomic adds, which is
-// cheaper than merging a thousand private ones and lets progress lines show
-// live percentiles.
+// true value at any scale. It is safe for concurrent use, but each client
+// records into its own (uncontended atomic adds) and readers Merge them:
+// one shared histogram cost the generator a contended cache line per
+// delivery, at about a million deliveries a second.
 type Histogram struct {
 	counts [histBuckets]atomic.Uint64
 	n      atomic.Uint64
@@ -73,6 +73,29 @@ func (h *Histogram) Record(d time.Duration) {
 		if (m != 0 && v+1 >= m) || h.min.CompareAndSwap(m, v+1) {
 			break
 		}
+	}
+}
+
+// Merge adds o's samples to h. o may be recording meanwhile; h then holds
+// a moment of it, each sample either in or out.
+func (h *Histogram) Merge(o *Histogram) {
+	if o.n.Load() == 0 {
+		return
+	}
+	var n uint64
+	for i := range o.counts {
+		if c := o.counts[i].Load(); c != 0 {
+			h.counts[i].Add(c)
+			n += c
+		}
+	}
+	h.n.Add(n)
+	h.sum.Add(o.sum.Load())
+	if m := o.max.Load(); m > h.max.Load() {
+		h.max.Store(m)
+	}
+	if m := o.min.Load(); m != 0 && (h.min.Load() == 0 || m < h.min.Load()) {
+		h.min.Store(m)
 	}
 }
 

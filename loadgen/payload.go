@@ -38,39 +38,63 @@ func ProbeID(run string, room, k int) string {
 // errForeign marks an id or payload this run did not produce.
 var errForeign = errors.New("not a message of this run")
 
-// ParseMessageID is MessageID's inverse; probe is true for a ProbeID.
-func ParseMessageID(run, id string) (room, sender int, seq int64, probe bool, err error) {
-	rest, ok := strings.CutPrefix(id, run+".")
+// ParseMessageID is MessageID's inverse; probe is true for a ProbeID. It
+// reads the id's bytes in place, without allocating, as every receipt of a
+// run goes through it, and accepts only what MessageID and ProbeID write:
+// decimal numbers without signs or leading zeros.
+func ParseMessageID(run string, id []byte) (room, sender int, seq int64, probe bool, err error) {
+	rest, ok := cutPrefix(id, run)
 	if !ok {
 		return 0, 0, 0, false, errForeign
 	}
-	roomS, rest, ok := strings.Cut(rest, ".")
+	if rest, ok = cutPrefix(rest, "."); !ok {
+		return 0, 0, 0, false, errForeign
+	}
+	r, rest, ok := cutCanonical(rest, maxRoomDigits)
 	if !ok {
 		return 0, 0, 0, false, errForeign
 	}
-	room, err = strconv.Atoi(roomS)
-	if err != nil || room < 0 {
+	if rest, ok = cutPrefix(rest, "."); !ok {
 		return 0, 0, 0, false, errForeign
 	}
-	if k, ok := strings.CutPrefix(rest, "p"); ok {
-		if _, err := strconv.Atoi(k); err != nil {
+	if k, ok := cutPrefix(rest, "p"); ok {
+		if _, tail, ok := cutCanonical(k, maxSeqDigits); !ok || len(tail) > 0 {
 			return 0, 0, 0, false, errForeign
 		}
-		return room, 0, 0, true, nil
+		return int(r), 0, 0, true, nil
 	}
-	senderS, seqS, ok := strings.Cut(rest, ".")
+	s, rest, ok := cutCanonical(rest, maxRoomDigits)
 	if !ok {
 		return 0, 0, 0, false, errForeign
 	}
-	sender, err = strconv.Atoi(senderS)
-	if err != nil || sender < 0 {
+	if rest, ok = cutPrefix(rest, "."); !ok {
 		return 0, 0, 0, false, errForeign
 	}
-	seq, err = strconv.ParseInt(seqS, 10, 64)
-	if err != nil || seq < 0 {
+	q, rest, ok := cutCanonical(rest, maxSeqDigits)
+	if !ok || len(rest) > 0 {
 		return 0, 0, 0, false, errForeign
 	}
-	return room, sender, seq, false, nil
+	return int(r), int(s), q, false, nil
+}
+
+// Digit bounds of the numbers in an id, well inside int and int64.
+const (
+	maxRoomDigits = 9
+	maxSeqDigits  = 18
+)
+
+// cutCanonical parses a leading decimal number of 1 to maxDigits digits
+// with no leading zero (but "0" itself).
+func cutCanonical(b []byte, maxDigits int) (int64, []byte, bool) {
+	var v int64
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if i == maxDigits || (i == 1 && b[0] == '0') {
+			return 0, b, false
+		}
+		v = v*10 + int64(b[i]-'0')
+	}
+	return v, b[i:], i > 0
 }
 
 // HeaderLen is the most bytes the payload header takes; smaller --payload

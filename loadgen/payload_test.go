@@ -12,12 +12,12 @@ func TestMessageIDRoundTrip(t *testing.T) {
 	}{{0, 0, 0}, {3, 19, 123456}, {999, 0, MaxSeq - 1}}
 	for _, tt := range tests {
 		id := MessageID("ab12cd34", tt.room, tt.sender, tt.seq)
-		room, sender, seq, probe, err := ParseMessageID("ab12cd34", id)
+		room, sender, seq, probe, err := ParseMessageID("ab12cd34", []byte(id))
 		if err != nil || probe || room != tt.room || sender != tt.sender || seq != tt.seq {
 			t.Errorf("%q parsed as %d %d %d probe=%v err=%v", id, room, sender, seq, probe, err)
 		}
 	}
-	room, _, _, probe, err := ParseMessageID("ab12cd34", ProbeID("ab12cd34", 7, 3))
+	room, _, _, probe, err := ParseMessageID("ab12cd34", []byte(ProbeID("ab12cd34", 7, 3)))
 	if err != nil || !probe || room != 7 {
 		t.Errorf("probe id parsed as room %d probe=%v err=%v", room, probe, err)
 	}
@@ -27,10 +27,28 @@ func TestParseMessageIDRejectsForeign(t *testing.T) {
 	for _, id := range []string{
 		"", "other.0.0.1", "ab12cd34", "ab12cd34.", "ab12cd34.x.0.1", "ab12cd34.0.0",
 		"ab12cd34.0.-1.2", "ab12cd34.0.1.-2", "ab12cd34.0.1.2x", "ab12cd34x.0.1.2", "ab12cd34.0.p", "ab12cd34.0.px",
+		// Signs, leading zeros, empty or oversized numbers, extra parts:
+		// nothing MessageID or ProbeID writes.
+		"ab12cd34.+0.1.2", "ab12cd34.0.+1.2", "ab12cd34.0.1.+2", "ab12cd34.00.1.2", "ab12cd34.0.01.2", "ab12cd34.0.1.02",
+		"ab12cd34..1.2", "ab12cd34.0..2", "ab12cd34.0.1.", "ab12cd34.0.1.2.3", "ab12cd34.0.p1x", "ab12cd34.0.p01",
+		"ab12cd34.1234567890.1.2", "ab12cd34.0.1.1234567890123456789", "ab12cd34.0.1.99999999999999999999999",
+		"ab12cd34.0.1.2 ", " ab12cd34.0.1.2", "ab12cd34.0.1.２",
 	} {
-		if _, _, _, _, err := ParseMessageID("ab12cd34", id); err == nil {
+		if _, _, _, _, err := ParseMessageID("ab12cd34", []byte(id)); err == nil {
 			t.Errorf("ParseMessageID accepted %q", id)
 		}
+	}
+}
+
+// TestParseMessageIDAllocatesNothing: every receipt parses an id.
+func TestParseMessageIDAllocatesNothing(t *testing.T) {
+	id := []byte(MessageID("ab12cd34", 3, 19, 123456))
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, _, _, err := ParseMessageID("ab12cd34", id); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per ParseMessageID", n)
 	}
 }
 

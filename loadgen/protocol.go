@@ -33,8 +33,11 @@ type Protocol interface {
 type Wire interface {
 	// Encode makes the frame that sends a chat message with this id.
 	Encode(id string, payload []byte) ([]byte, error)
-	// Decode calls each for every event in one received frame.
-	Decode(frame []byte, each func(Event)) error
+	// Decode appends the events of one received frame to evs and returns
+	// it; on an error, with the events before the defect. The events'
+	// bytes alias frame and the wire's buffers: they hold until the next
+	// Decode, so that a receipt allocates nothing.
+	Decode(frame []byte, evs []Event) ([]Event, error)
 }
 
 // EventKind says what a received frame meant.
@@ -57,7 +60,7 @@ const (
 // client must send back (a Centrifugo pong).
 type Event struct {
 	Kind    EventKind
-	ID      string
+	ID      []byte
 	Payload []byte
 	Reply   []byte
 }
@@ -83,7 +86,12 @@ func (Wasmchannel) FrameType() int { return websocket.BinaryMessage }
 // NewWire returns a Go-codec wire.
 func (Wasmchannel) NewWire(string) Wire { return &codecWire{c: codec.NewGo()} }
 
-type codecWire struct{ c *codec.Go }
+// codecWire decodes with DecodeView: every packet is checked as strictly
+// as Decode checks it (envelope, crc, whole LZ4 frame), without allocating.
+type codecWire struct {
+	c *codec.Go
+	v codec.View
+}
 
 func (w *codecWire) Encode(id string, payload []byte) ([]byte, error) {
 	data, err := w.c.Encode(codec.Packet{Kind: codec.KindMessage, MessageID: &id, Payload: payload})
@@ -93,22 +101,21 @@ func (w *codecWire) Encode(id string, payload []byte) ([]byte, error) {
 	return data, nil
 }
 
-func (w *codecWire) Decode(frame []byte, each func(Event)) error {
-	p, err := w.c.Decode(frame, maxFrame)
-	if err != nil {
-		return err
+func (w *codecWire) Decode(frame []byte, evs []Event) ([]Event, error) {
+	if err := w.c.DecodeView(frame, maxFrame, &w.v); err != nil {
+		return evs, err
 	}
+	v := &w.v
 	switch {
-	case p.Kind == codec.KindMessage && p.MessageID == nil:
-		each(Event{Kind: EventNotice, Payload: p.Payload})
-	case p.Kind == codec.KindMessage:
-		each(Event{Kind: EventMessage, ID: *p.MessageID, Payload: p.Payload})
-	case p.Kind == codec.KindOnlineUsers:
-		each(Event{Kind: EventPresence})
+	case v.Kind == codec.KindMessage && !v.HasMessageID:
+		return append(evs, Event{Kind: EventNotice, Payload: v.Payload}), nil
+	case v.Kind == codec.KindMessage:
+		return append(evs, Event{Kind: EventMessage, ID: v.MessageID, Payload: v.Payload}), nil
+	case v.Kind == codec.KindOnlineUsers:
+		return append(evs, Event{Kind: EventPresence}), nil
 	default:
-		each(Event{Kind: EventOther})
+		return append(evs, Event{Kind: EventOther}), nil
 	}
-	return nil
 }
 
 // errClosedEarly is a socket that ended while a join waited for a reply.

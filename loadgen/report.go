@@ -43,6 +43,7 @@ var rows = []row{
 	{"kernel threads CPU s", func(r *Result) float64 { return r.KernelThreadCPUS }, "%.2f", true, false, false},
 	{"other processes CPU s", func(r *Result) float64 { return r.OtherCPUS }, "%.2f", true, false, false},
 	{"generator CPU s", func(r *Result) float64 { return r.GeneratorCPUS }, "%.2f", true, false, false},
+	{"generator CPU µs/delivery", func(r *Result) float64 { return r.GeneratorCPUUsPerDelivery }, "%.3f", true, false, true},
 	{"RSS before MB", func(r *Result) float64 { return r.RSSBeforeMB }, "%.1f", false, true, true},
 	{"RSS idle MB", func(r *Result) float64 { return r.RSSIdleMB }, "%.1f", false, true, true},
 	{"RSS per socket KB", func(r *Result) float64 { return r.RSSPerConnKB }, "%.1f", false, true, true},

@@ -195,6 +195,10 @@ type Result struct {
 	// server batches frames into one writev or messages into one frame.
 	DeliveriesPerWrite float64 `json:"deliveries_per_write,omitempty"`
 	GeneratorCPUS      float64 `json:"generator_cpu_s"`
+	// GeneratorCPUUsPerDelivery is the generator's CPU per delivery: on a
+	// shared machine, what it costs to receive and check a server's
+	// packets, which decides how fast the server can be driven.
+	GeneratorCPUUsPerDelivery float64 `json:"generator_cpu_us_per_delivery"`
 	// LoadAvg is the machine's one-minute load average when the
 	// measurement started: well above the cores in use by this run means
 	// other processes were competing for the CPU.
@@ -229,7 +233,6 @@ type run struct {
 	cfg     Config
 	id      string
 	tracker *Tracker
-	latency Histogram
 	connect Histogram
 	c       counters
 	probes  []atomic.Int32
@@ -335,7 +338,17 @@ func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, sender
 		r.clients[room] = make([]*client, n)
 	}
 	slots := r.slots(counts, senders, senderCreds, creds)
-	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
+	// A loaded socket reads up to 32 KiB per system call, so a server's
+	// batch of frames (or of messages in one frame) comes in with one read;
+	// idle sockets keep 4 KiB, as thousands of them are open.
+	rbuf := 32 << 10
+	if r.cfg.Idle > 0 {
+		rbuf = 4096
+	}
+	d := &websocket.Dialer{
+		HandshakeTimeout: 30 * time.Second, ReadBufferSize: rbuf, WriteBufferSize: 4096,
+		NetDialContext: dialStamped,
+	}
 	sem := make(chan struct{}, r.cfg.DialParallel)
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
@@ -379,10 +392,18 @@ func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slo
 	if s.idx < senders {
 		sender = s.idx
 	}
+	conn, ok := ws.NetConn().(*stampConn)
+	if !ok {
+		ws.Close()
+		return fmt.Errorf("socket of room %d: not dialled by the generator", s.room)
+	}
 	c := &client{
-		r: r, ws: ws, room: s.room, sender: sender, idx: s.idx,
+		r: r, ws: ws, conn: conn, room: s.room, sender: sender, idx: s.idx,
 		rcv: r.tracker.NewReceiver(s.room), wire: r.cfg.Protocol.NewWire(r.roomName(s.room)),
 		readDone: make(chan struct{}),
+	}
+	if r.cfg.Idle == 0 {
+		c.latency = new(Histogram)
 	}
 	r.clients[s.room][s.idx] = c
 	go c.readLoop()
@@ -648,7 +669,7 @@ func (r *run) send(ctx context.Context, t0 time.Time) (time.Duration, int64) {
 	case <-ctx.Done():
 	}
 	close(stop)
-	deliveries, elapsed := r.c.deliveries.Load(), time.Since(t0)
+	deliveries, elapsed := r.deliveries(), time.Since(t0)
 	senders.Wait()
 	return elapsed, deliveries
 }
@@ -676,11 +697,15 @@ func (r *run) fillLoad(res *Result, w window) {
 	tally := r.tracker.Tally()
 	res.DurationS = w.elapsed.Seconds()
 	res.Sent = tally.Sent
-	res.Deliveries = r.c.deliveries.Load()
+	res.Deliveries = r.deliveries()
 	res.DeliveriesPerS = float64(w.deliveries) / w.elapsed.Seconds()
 	res.MessagesPerS = float64(tally.Sent) / w.elapsed.Seconds()
-	res.P50Ms, res.P99Ms, res.P999Ms = ms(r.latency.Quantile(0.5)), ms(r.latency.Quantile(0.99)), ms(r.latency.Quantile(0.999))
-	res.MaxMs, res.MeanMs = ms(r.latency.Max()), ms(r.latency.Mean())
+	lat := r.latencies()
+	res.P50Ms, res.P99Ms, res.P999Ms = ms(lat.Quantile(0.5)), ms(lat.Quantile(0.99)), ms(lat.Quantile(0.999))
+	res.MaxMs, res.MeanMs = ms(lat.Max()), ms(lat.Mean())
+	if res.Deliveries > 0 {
+		res.GeneratorCPUUsPerDelivery = res.GeneratorCPUS * 1e6 / float64(res.Deliveries)
+	}
 	res.Lost, res.MissingDeliveries, res.Duplicated, res.Rejected = tally.Lost, tally.MissingDeliveries, tally.Duplicated, tally.Rejected
 	r.fillCounters(res)
 	r.nodes.fill(res)
@@ -697,6 +722,32 @@ func (r *run) fillLoad(res *Result, w window) {
 	if writes := w.server[1].Writes - w.server[0].Writes; writes > 0 {
 		res.DeliveriesPerWrite = float64(res.Deliveries) / float64(writes)
 	}
+}
+
+// deliveries sums the clients' fresh receipts.
+func (r *run) deliveries() int64 {
+	var n int64
+	for _, cs := range r.clients {
+		for _, c := range cs {
+			if c != nil {
+				n += c.delivered.Load()
+			}
+		}
+	}
+	return n
+}
+
+// latencies merges the clients' latency histograms.
+func (r *run) latencies() *Histogram {
+	h := new(Histogram)
+	for _, cs := range r.clients {
+		for _, c := range cs {
+			if c != nil && c.latency != nil {
+				h.Merge(c.latency)
+			}
+		}
+	}
+	return h
 }
 
 func (r *run) fillCounters(res *Result) {
@@ -738,11 +789,12 @@ func (r *run) progress(t0 time.Time) (stop func()) {
 			case <-done:
 				return
 			case now := <-t.C:
-				del, sent := r.c.deliveries.Load(), r.c.sent.Load()
+				del, sent := r.deliveries(), r.c.sent.Load()
+				lat := r.latencies()
 				dt := now.Sub(last).Seconds()
 				line := fmt.Sprintf("[%s] %5.1fs sent %d (%.0f/s) deliveries %d (%.0f/s) p50 %.2fms p99 %.2fms max %.1fms in-flight %d dup %d",
 					r.cfg.Label, now.Sub(t0).Seconds(), sent, float64(sent-lastSent)/dt, del, float64(del-lastDel)/dt,
-					ms(r.latency.Quantile(0.5)), ms(r.latency.Quantile(0.99)), ms(r.latency.Max()),
+					ms(lat.Quantile(0.5)), ms(lat.Quantile(0.99)), ms(lat.Max()),
 					r.tracker.InFlight(), r.tracker.duplicates.Load())
 				if st, err := r.stats(); err == nil && r.sampler != nil {
 					line += fmt.Sprintf(" | server cpu %.0f%% rss %.0fMB", (st.CPU-lastCPU).Seconds()/dt*100, mb(st.RSS))
