@@ -3,6 +3,7 @@ package codec
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParseWellFormed: whatever the straight path accepts, the field by
@@ -52,4 +53,23 @@ func sameFields(a, b fields) bool {
 func singleByteVarints(f fields) bool {
 	return len(f.frame) < varintU16 && f.crc < varintU16 &&
 		(!f.mid.ok || f.mid.end-f.mid.start < varintU16) && (!f.uid.ok || f.uid.end-f.uid.start < varintU16)
+}
+
+// TestValidUTF8 agrees with utf8.Valid around the word boundaries, with a
+// non-ASCII or invalid byte at every position.
+func TestValidUTF8(t *testing.T) {
+	for n := range 40 {
+		ascii := []byte(strings.Repeat("a", n))
+		if !validUTF8(ascii) {
+			t.Fatalf("%d ASCII bytes refused", n)
+		}
+		for i := range n {
+			for _, bad := range [][]byte{{0xff}, {0xc3, 0xa9}, {0xe2, 0x82}, {0x80}} {
+				b := append(append(append([]byte(nil), ascii[:i]...), bad...), ascii[i:]...)
+				if validUTF8(b) != utf8.Valid(b) {
+					t.Fatalf("%q: validUTF8 %v, utf8.Valid %v", b, validUTF8(b), utf8.Valid(b))
+				}
+			}
+		}
+	}
 }
