@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Centrifugo is the protocol of a Centrifugo v6 server, the peer bench load
@@ -47,14 +45,14 @@ func (c Centrifugo) Credentials(_ context.Context, _, run string, n int) ([]stri
 // subscribes to the room's channel in one frame, and returns once the
 // subscription is confirmed: unlike wasmchannel, Centrifugo tells a client
 // when it is in.
-func (c Centrifugo) Join(ctx context.Context, d *websocket.Dialer, wsBase, room, cred string) (*websocket.Conn, error) {
+func (c Centrifugo) Join(ctx context.Context, d *Dialer, wsBase, room, cred string) (*Socket, error) {
 	ws, err := dial(ctx, d, wsBase+"/connection/websocket", "")
 	if err != nil {
 		return nil, err
 	}
 	cmd := fmt.Sprintf(`{"id":1,"connect":{"token":%q,"name":"bench"}}`+"\n"+`{"id":2,"subscribe":{"channel":%q}}`, cred, room)
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(cmd)); err != nil {
-		ws.Close()
+	if err := ws.WriteMessage(opText, []byte(cmd), time.Now().Add(10*time.Second)); err != nil {
+		ws.Close("")
 		return nil, fmt.Errorf("centrifugo connect: %w", err)
 	}
 	err = readReply(ws, time.Now().Add(30*time.Second), func(frame []byte) (bool, error) {
@@ -72,14 +70,14 @@ func (c Centrifugo) Join(ctx context.Context, d *websocket.Dialer, wsBase, room,
 		return subscribed, nil
 	})
 	if err != nil {
-		ws.Close()
+		ws.Close("")
 		return nil, fmt.Errorf("join %s: %w", room, err)
 	}
 	return ws, nil
 }
 
 // FrameType is text: the JSON protocol.
-func (Centrifugo) FrameType() int { return websocket.TextMessage }
+func (Centrifugo) FrameType() byte { return opText }
 
 // NewWire returns the JSON wire of a client of room.
 func (c Centrifugo) NewWire(room string) Wire { return &cfWire{channel: room} }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // maxFrame bounds what a client reads in one frame; the server's packets
@@ -39,8 +37,7 @@ type counters struct {
 // client is one WebSocket connection of the generator.
 type client struct {
 	r      *run
-	ws     *websocket.Conn
-	conn   *stampConn // ws's connection, which tells when bytes came in
+	ws     *Socket
 	room   int
 	sender int // index among the room's senders, -1 for a pure receiver
 	idx    int // index among the room's clients (its node, in a cluster)
@@ -64,22 +61,12 @@ type client struct {
 
 // dial opens the socket of one client, with a Bearer token unless it is
 // empty.
-func dial(ctx context.Context, d *websocket.Dialer, wsURL, token string) (*websocket.Conn, error) {
+func dial(ctx context.Context, d *Dialer, wsURL, token string) (*Socket, error) {
 	h := http.Header{}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	ws, resp, err := d.DialContext(ctx, wsURL, h)
-	if err != nil {
-		if resp != nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
-			return nil, fmt.Errorf("dial %s: %w (status %d: %s)", wsURL, err, resp.StatusCode, strings.TrimSpace(string(body)))
-		}
-		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
-	}
-	ws.SetReadLimit(maxFrame)
-	return ws, nil
+	return d.Dial(ctx, wsURL, h)
 }
 
 // readLoop receives until the socket closes, accounting every packet. It
@@ -90,72 +77,21 @@ func (c *client) readLoop() {
 	buf := make([]byte, 0, 4096)
 	var evs []Event
 	for {
-		_, rd, err := c.ws.NextReader()
-		if err != nil {
+		var err error
+		if _, buf, err = c.ws.ReadMessage(buf[:0]); err != nil {
 			if !c.closing.Load() {
 				r.c.disconnects.Add(1)
 				r.noteError(fmt.Errorf("room %d client socket ended early: %w", c.room, err))
 			}
 			return
 		}
-		if buf, err = readFrame(rd, buf[:0]); err != nil {
-			if !c.closing.Load() {
-				r.c.disconnects.Add(1)
-				r.noteError(fmt.Errorf("room %d client read: %w", c.room, err))
-			}
-			return
-		}
-		now := c.conn.at
+		now := c.ws.LastRead()
 		evs, err = c.wire.Decode(buf, evs[:0])
 		for i := range evs {
 			c.event(&evs[i], now)
 		}
 		if err != nil {
 			r.c.decodeErrors.Add(1)
-		}
-	}
-}
-
-// stampConn notes when each read from the socket returned: the moment a
-// frame's last bytes reached the generator, which is its receipt time. One
-// clock reading per read system call, rather than per frame, keeps the
-// clock out of the cost of a receipt without moving it: frames that came
-// in with one read arrived together. Only the reader goroutine reads.
-type stampConn struct {
-	net.Conn
-	at time.Time
-}
-
-func (c *stampConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.at = time.Now()
-	return n, err
-}
-
-// dialStamped dials a TCP connection wrapped in a stampConn.
-func dialStamped(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &stampConn{Conn: c}, nil
-}
-
-// readFrame appends the rest of one message to buf, growing it only for a
-// frame larger than any before (the socket's read limit bounds it).
-func readFrame(rd io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := rd.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
 		}
 	}
 }
@@ -280,10 +216,7 @@ func (c *client) sendLoop(stop <-chan struct{}, start time.Time, interval, offse
 func (c *client) write(data []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return fmt.Errorf("set write deadline: %w", err)
-	}
-	if err := c.ws.WriteMessage(c.r.cfg.Protocol.FrameType(), data); err != nil {
+	if err := c.ws.WriteMessage(c.r.cfg.Protocol.FrameType(), data, time.Now().Add(10*time.Second)); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -292,9 +225,7 @@ func (c *client) write(data []byte) error {
 // close says goodbye and closes the socket without waiting for the reply.
 func (c *client) close() {
 	c.closing.Store(true)
-	_ = c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bench done"), time.Now().Add(time.Second))
-	_ = c.ws.Close()
+	_ = c.ws.Close("bench done")
 }
 
 // signUp creates n users on the server and returns their session tokens.

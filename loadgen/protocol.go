@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wasmchannel/wasmchannel/codec"
 )
 
@@ -21,11 +19,11 @@ type Protocol interface {
 	// Join opens a socket into room as the user of cred. When it returns,
 	// the socket may send; the server may add it to the room a moment
 	// later (the run's barrier waits for that).
-	Join(ctx context.Context, d *websocket.Dialer, wsBase, room, cred string) (*websocket.Conn, error)
+	Join(ctx context.Context, d *Dialer, wsBase, room, cred string) (*Socket, error)
 	// NewWire returns the encoder and decoder of one client's goroutine.
 	NewWire(room string) Wire
-	// FrameType is the WebSocket message type of what the client sends.
-	FrameType() int
+	// FrameType is the WebSocket opcode of what the client sends.
+	FrameType() byte
 }
 
 // Wire encodes outgoing chat messages and decodes incoming frames. One
@@ -76,12 +74,12 @@ func (Wasmchannel) Credentials(ctx context.Context, base, run string, n int) ([]
 }
 
 // Join dials /ws/<room> with the token as a Bearer header.
-func (Wasmchannel) Join(ctx context.Context, d *websocket.Dialer, wsBase, room, cred string) (*websocket.Conn, error) {
+func (Wasmchannel) Join(ctx context.Context, d *Dialer, wsBase, room, cred string) (*Socket, error) {
 	return dial(ctx, d, wsBase+"/ws/"+room, cred)
 }
 
 // FrameType is binary: packets are the codec's bytes.
-func (Wasmchannel) FrameType() int { return websocket.BinaryMessage }
+func (Wasmchannel) FrameType() byte { return opBinary }
 
 // NewWire returns a Go-codec wire.
 func (Wasmchannel) NewWire(string) Wire { return &codecWire{c: codec.NewGo()} }
@@ -123,13 +121,13 @@ var errClosedEarly = errors.New("socket closed during the join")
 
 // readReply reads frames until one satisfies done or the deadline passes;
 // it is for joins, before the client's reader goroutine starts.
-func readReply(ws *websocket.Conn, deadline time.Time, done func([]byte) (bool, error)) error {
+func readReply(ws *Socket, deadline time.Time, done func([]byte) (bool, error)) error {
 	if err := ws.SetReadDeadline(deadline); err != nil {
 		return err
 	}
 	defer ws.SetReadDeadline(time.Time{})
 	for {
-		_, data, err := ws.ReadMessage()
+		_, data, err := ws.ReadMessage(nil)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errClosedEarly, err)
 		}

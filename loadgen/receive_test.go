@@ -2,11 +2,8 @@ package loadgen
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/codec"
@@ -143,28 +140,6 @@ func TestReceiveAllocatesNothing(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per frame", c.name, allocs)
 		}
-	}
-}
-
-// TestReadFrame reads messages of every size through readers that return
-// a byte at a time or fail, reusing one buffer.
-func TestReadFrame(t *testing.T) {
-	buf := make([]byte, 0, 4)
-	for _, n := range []int{0, 1, 4, 5, 4096, 100_000, 3} {
-		msg := bytes.Repeat([]byte{'x'}, n)
-		var err error
-		buf, err = readFrame(iotest.OneByteReader(bytes.NewReader(msg)), buf[:0])
-		if err != nil || !bytes.Equal(buf, msg) {
-			t.Fatalf("%d bytes: read %d, %v", n, len(buf), err)
-		}
-		buf, err = readFrame(iotest.DataErrReader(bytes.NewReader(msg)), buf[:0])
-		if err != nil || !bytes.Equal(buf, msg) {
-			t.Fatalf("%d bytes with EOF in the last read: read %d, %v", n, len(buf), err)
-		}
-	}
-	boom := errors.New("boom")
-	if _, err := readFrame(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom)), nil); !errors.Is(err, boom) {
-		t.Fatalf("read error: %v", err)
 	}
 }
 

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Config describes one run against one server.
@@ -345,10 +343,7 @@ func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, sender
 	if r.cfg.Idle > 0 {
 		rbuf = 4096
 	}
-	d := &websocket.Dialer{
-		HandshakeTimeout: 30 * time.Second, ReadBufferSize: rbuf, WriteBufferSize: 4096,
-		NetDialContext: dialStamped,
-	}
+	d := &Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: rbuf}
 	sem := make(chan struct{}, r.cfg.DialParallel)
 	var wg sync.WaitGroup
 	var firstErr atomic.Pointer[error]
@@ -380,7 +375,7 @@ func (r *run) connectAll(ctx context.Context, wsURL string, counts []int, sender
 }
 
 // open joins one socket into its room, times it, and starts its reader.
-func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slot, senders int) error {
+func (r *run) open(ctx context.Context, d *Dialer, wsURL string, s slot, senders int) error {
 	start := time.Now()
 	wsURL = r.nodes.wsURL(wsURL, s.room, s.idx)
 	ws, err := r.cfg.Protocol.Join(ctx, d, wsURL, r.roomName(s.room), s.cred)
@@ -392,13 +387,8 @@ func (r *run) open(ctx context.Context, d *websocket.Dialer, wsURL string, s slo
 	if s.idx < senders {
 		sender = s.idx
 	}
-	conn, ok := ws.NetConn().(*stampConn)
-	if !ok {
-		ws.Close()
-		return fmt.Errorf("socket of room %d: not dialled by the generator", s.room)
-	}
 	c := &client{
-		r: r, ws: ws, conn: conn, room: s.room, sender: sender, idx: s.idx,
+		r: r, ws: ws, room: s.room, sender: sender, idx: s.idx,
 		rcv: r.tracker.NewReceiver(s.room), wire: r.cfg.Protocol.NewWire(r.roomName(s.room)),
 		readDone: make(chan struct{}),
 	}
