@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wasmchannel/wasmchannel/codec"
+	"github.com/wasmchannel/wasmchannel/corpus"
 )
 
 // benchVectors are golden vectors at the benchmark sizes: 11 B, 2 KB,
@@ -17,37 +18,49 @@ var benchVectors = []string{
 // benchName is "<style>-<size>" from "vNNN-<style>-<size>".
 func benchName(v string) string { return v[strings.IndexByte(v, '-')+1:] }
 
-func BenchmarkEncode(b *testing.B) {
+// eachBenchVector runs fn as one sub-benchmark per benchmark vector, its
+// bytes per op the vector's payload.
+func eachBenchVector(b *testing.B, fn func(b *testing.B, v corpus.Vector)) {
 	for _, name := range benchVectors {
 		v := vector(b, name)
-		p := v.Fields()
 		b.Run(benchName(name), func(b *testing.B) {
-			g := codec.NewGo()
-			b.SetBytes(int64(len(p.Payload)))
+			b.SetBytes(int64(len(v.Payload)))
 			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := g.Encode(p); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fn(b, v)
 		})
 	}
 }
 
-func BenchmarkDecode(b *testing.B) {
-	for _, name := range benchVectors {
-		v := vector(b, name)
-		b.Run(benchName(name), func(b *testing.B) {
-			g := codec.NewGo()
-			b.SetBytes(int64(len(v.Payload)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := g.Decode(v.Packet, 1<<20); err != nil {
-					b.Fatal(err)
-				}
+func BenchmarkEncode(b *testing.B) {
+	eachBenchVector(b, func(b *testing.B, v corpus.Vector) {
+		g, p := codec.NewGo(), v.Fields()
+		for b.Loop() {
+			if _, err := g.Encode(p); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	eachBenchVector(b, func(b *testing.B, v corpus.Vector) {
+		g := codec.NewGo()
+		for b.Loop() {
+			if _, err := g.Decode(v.Packet, 1<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeView(b *testing.B) {
+	eachBenchVector(b, func(b *testing.B, v corpus.Vector) {
+		g := codec.NewGo()
+		var view codec.View
+		for b.Loop() {
+			if err := g.DecodeView(v.Packet, 1<<20, &view); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

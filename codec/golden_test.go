@@ -197,10 +197,8 @@ func TestCompressionRatio(t *testing.T) {
 	}
 }
 
-// FuzzGoDecode feeds arbitrary bytes to the Go decoder: it must not panic,
-// every error must be one of the packet classes, and whatever decodes must
-// encode and decode back to the same fields.
-func FuzzGoDecode(f *testing.F) {
+// addGoldenSeeds seeds a fuzz target with the golden packets up to 64 KB.
+func addGoldenSeeds(f *testing.F) {
 	vs, err := golden()
 	if err != nil {
 		f.Fatal(err)
@@ -210,6 +208,13 @@ func FuzzGoDecode(f *testing.F) {
 			f.Add(v.Packet)
 		}
 	}
+}
+
+// FuzzGoDecode feeds arbitrary bytes to the Go decoder: it must not panic,
+// every error must be one of the packet classes, and whatever decodes must
+// encode and decode back to the same fields.
+func FuzzGoDecode(f *testing.F) {
+	addGoldenSeeds(f)
 	g := codec.NewGo()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := g.Decode(data, 1<<20)

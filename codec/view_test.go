@@ -123,15 +123,7 @@ func TestDecodeViewAllocatesNothing(t *testing.T) {
 // FuzzDecodeView decodes arbitrary bytes both ways with one codec each:
 // DecodeView must agree with Decode on the error and on every field.
 func FuzzDecodeView(f *testing.F) {
-	vs, err := golden()
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range vs {
-		if len(v.Packet) <= 1<<16 {
-			f.Add(v.Packet)
-		}
-	}
+	addGoldenSeeds(f)
 	g, ref := codec.NewGo(), codec.NewGo()
 	var view codec.View
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -146,22 +138,4 @@ func FuzzDecodeView(f *testing.F) {
 			}
 		}
 	})
-}
-
-func BenchmarkDecodeView(b *testing.B) {
-	for _, name := range benchVectors {
-		v := vector(b, name)
-		b.Run(benchName(name), func(b *testing.B) {
-			g := codec.NewGo()
-			var view codec.View
-			b.SetBytes(int64(len(v.Payload)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := g.DecodeView(v.Packet, 1<<20, &view); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
 }
