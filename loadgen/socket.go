@@ -182,6 +182,9 @@ func (d *Dialer) handshake(ctx context.Context, nc net.Conn, u *url.URL, header 
 	case resp.Header.Get("Sec-WebSocket-Extensions") != "":
 		return nil, fmt.Errorf("%w: extensions %q were not asked for", ErrHandshake, resp.Header.Get("Sec-WebSocket-Extensions"))
 	}
+	if !stop() {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
+	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
