@@ -128,6 +128,7 @@ func runCluster(ctx context.Context, f loadFlags, cfg loadgen.Config, n int, pg 
 			}
 		}
 	}
+	cfg.OnMeasure = f.generatorProfile(fmt.Sprintf("nodes-%d", n), len(f.nodes), progress)
 	r, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -130,7 +130,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (f loadFlags, code int) {
 	fs.IntVar(&f.scryptLogN, "scrypt-log-n", 4, "password-hash cost of the started server, so signing up users is cheap")
 	fs.StringVar(&f.cpuProfile, "server-cpuprofile", "", "write the started wasmchannel server's CPU profile here (FILE.CODEC with several codecs)")
 	fs.StringVar(&f.memProfile, "server-memprofile", "", "write the started wasmchannel server's heap profile here, taken before the sockets close")
-	fs.StringVar(&f.genProfile, "cpuprofile", "", "write the generator's own CPU profile over each measured window here (FILE.LABEL with several servers)")
+	fs.StringVar(&f.genProfile, "cpuprofile", "", "write the generator's own CPU profile over each measured window here (FILE.LABEL with several servers or --nodes counts)")
 	nodes := fs.String("nodes", "", "start PostgreSQL, NATS and N cluster nodes and spread the clients over them; a comma list (1,3) runs each back to back (bench_cluster.go)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "give up after this long (default: 5m plus twice the duration and drain per server)")
 	fs.Usage = func() {
