@@ -36,6 +36,8 @@ type DB struct {
 	now  func() time.Time
 	path string
 
+	heads headCache // rooms' newest event numbers, for write transactions
+
 	openApplied []string // migrations Open applied
 }
 
