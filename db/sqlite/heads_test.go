@@ -172,3 +172,87 @@ func TestHeadCache_CancelledContext(t *testing.T) {
 	}
 	wantNumberLine(t, d, "r", 2)
 }
+
+// TestWriteOps_LongBatch stores a batch of 100 messages over two rooms
+// with resends of stored messages and repeats inside the batch, and a
+// toggle in the middle, through the cached heads: resends take no number
+// and are answered with their original, every room stays gap-free, and a
+// taken id fails the whole batch as a conflict without storing any of it
+// or leaving its numbers taken.
+func TestWriteOps_LongBatch(t *testing.T) {
+	d := MustOpenDB(t)
+	ctx := context.Background()
+	storeOne(t, d, "a", "old") // a:1
+	var ops []chat.Op
+	add := func(room, ref string) {
+		ops = append(ops, chat.Op{Message: &chat.Message{Room: room, RefID: ref, UserID: "u", Payload: []byte(room + "/" + ref)}})
+	}
+	for i := range 50 {
+		add("a", fmt.Sprintf("x%d", i))
+		add("b", fmt.Sprintf("x%d", i))
+		if i == 10 {
+			add("a", "old") // a resend of a stored message
+			add("b", "x3")  // a repeat inside the run
+		}
+	}
+	ops = append(ops, chat.Op{Toggle: &chat.Toggle{Room: "a", RefID: "x49", UserID: "u", Kind: 2}})
+	for i := range 7 {
+		add("b", fmt.Sprintf("y%d", i))
+	}
+	res, err := d.WriteOps(ctx, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSeq := map[string]int64{"a": 1, "b": 0}
+	for i, r := range res {
+		op := ops[i]
+		if op.Toggle != nil {
+			wantSeq["a"]++
+			if r.Err != nil || r.Message.EventSeq != wantSeq["a"] || len(r.Message.Reactions) != 1 {
+				t.Fatalf("toggle: %+v", r)
+			}
+			continue
+		}
+		m := op.Message
+		switch {
+		case m.RefID == "old" || (m.Room == "b" && m.RefID == "x3" && i > 20):
+			if r.Fresh || r.Message.EventSeq != 0 || r.Err != nil {
+				t.Fatalf("resend %s/%s answered %+v", m.Room, m.RefID, r)
+			}
+			orig, err := d.MessageByRef(ctx, m.Room, m.RefID)
+			if err != nil || r.Message.ID != orig.ID || r.Message.Seq != orig.Seq {
+				t.Fatalf("resend %s/%s: answered %s seq %d, stored %s seq %d (%v)", m.Room, m.RefID, r.Message.ID, r.Message.Seq, orig.ID, orig.Seq, err)
+			}
+		default:
+			wantSeq[m.Room]++
+			if !r.Fresh || r.Message.Seq != wantSeq[m.Room] || r.Message.EventSeq != r.Message.Seq {
+				t.Fatalf("op %d %s/%s: fresh %v seq %d, want %d", i, m.Room, m.RefID, r.Fresh, r.Message.Seq, wantSeq[m.Room])
+			}
+		}
+	}
+	wantNumberLine(t, d, "a", int(wantSeq["a"]))
+	wantNumberLine(t, d, "b", int(wantSeq["b"]))
+	if wantSeq["a"] != 52 || wantSeq["b"] != 57 {
+		t.Fatalf("heads %v", wantSeq)
+	}
+
+	// A reused id in a long run: the batch fails as a conflict, whole.
+	before := countMessages(t, d)
+	var clash []chat.Op
+	for i := range 20 {
+		m := &chat.Message{Room: "c", RefID: fmt.Sprintf("z%d", i), UserID: "u"}
+		if i == 17 {
+			m.ID = res[0].Message.ID
+		}
+		clash = append(clash, chat.Op{Message: m})
+	}
+	if _, err := d.WriteOps(ctx, clash); !errors.Is(err, chat.ErrConflict) {
+		t.Fatalf("reused id: %v, want ErrConflict", err)
+	}
+	if n := countMessages(t, d); n != before {
+		t.Fatalf("%d rows after the refused batch, want %d", n, before)
+	}
+	if got := storeOne(t, d, "c", "z0"); got != 1 {
+		t.Fatalf("room c after the refused batch: seq %d, want 1", got)
+	}
+}
