@@ -26,8 +26,14 @@ func cpuTime(tb testing.TB) time.Duration {
 // group-commit writer hands them to WriteOps: 200-byte payloads, random
 // reference ids, rooms taken in turn from 20. It reports the CPU
 // microseconds per stored message beside the wall time.
-func benchWriteOps(b *testing.B, batch int) {
+func benchWriteOps(b *testing.B, batch int, pragmas ...string) {
 	d := MustOpenDB(b)
+	for _, p := range pragmas {
+		// The writer pool's one connection lives as long as d.
+		if _, err := d.wr.Exec(`PRAGMA ` + p); err != nil {
+			b.Fatal(err)
+		}
+	}
 	payload := make([]byte, 200)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
@@ -67,3 +73,15 @@ func BenchmarkWriterOnePerCommit(b *testing.B) { benchWriteOps(b, 1) }
 // BenchmarkWriterBatch64 is the saturated load of issue 17 row 3: batches
 // of 64 messages over 20 rooms, so the per-row insert cost dominates.
 func BenchmarkWriterBatch64(b *testing.B) { benchWriteOps(b, 64) }
+
+// BenchmarkWriterPragmas measures what WAL settings the store does not use
+// would buy, one message per commit and batches of 64: synchronous=NORMAL
+// (no fsync per commit; a power loss may lose the last commits) and larger
+// auto-checkpoints (fewer checkpoints, each copying more).
+func BenchmarkWriterPragmas(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		for _, p := range []string{"synchronous=FULL", "synchronous=NORMAL", "wal_autocheckpoint=4000", "wal_autocheckpoint=16000"} {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, p), func(b *testing.B) { benchWriteOps(b, batch, p) })
+		}
+	}
+}
