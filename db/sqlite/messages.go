@@ -235,12 +235,20 @@ const maxCachedHeads = 100_000
 // connection, which moves this connection's PRAGMA data_version, and then
 // the cache starts over. A different driver connection (database/sql drops
 // one whose transaction's context ended) starts over too, since its
-// data_version counts from its own start.
+// data_version counts from its own start. So anything else that writes
+// messages or room_events on the writer connection must call forget.
 type headCache struct {
 	mu   sync.Mutex       // held from BEGIN until the merge after COMMIT
 	conn any              // the driver connection seq was last right on
 	ver  int64            // that connection's data_version then
 	seq  map[string]int64 // nil: nothing known
+}
+
+// forget drops every cached head.
+func (c *headCache) forget() {
+	c.mu.Lock()
+	c.seq = nil
+	c.mu.Unlock()
 }
 
 // numberedTx runs fn in one IMMEDIATE write transaction with h numbering
