@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	public, _ := cfg.publicURL() // checked by Validate
 	proxies, _ := cfg.trustedProxies()
 	a := &App{cfg: cfg, log: log, Metrics: metrics.New()}
-	d, err := db.Open(ctx, cfg.DBPath)
+	d, err := db.OpenWith(ctx, cfg.DBPath, db.Options{SQLiteSyncNormal: cfg.SQLiteSync == "normal"})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -112,3 +112,22 @@ func TestAuthLimitFlags(t *testing.T) {
 		t.Fatalf("negative upgrade rate: %v", err)
 	}
 }
+
+// TestSQLiteSyncFlag: --sqlite-sync is full unless asked, takes only full
+// or normal, and normal needs a SQLite store.
+func TestSQLiteSyncFlag(t *testing.T) {
+	if cfg, err := parse(t); err != nil || cfg.SQLiteSync != "full" {
+		t.Fatalf("default: %q, %v", cfg.SQLiteSync, err)
+	}
+	if cfg, err := parse(t, "--sqlite-sync", "normal"); err != nil || cfg.SQLiteSync != "normal" || cfg.Validate() != nil {
+		t.Fatalf("normal: %q, %v, %v", cfg.SQLiteSync, err, cfg.Validate())
+	}
+	cfg, _ := parse(t, "--sqlite-sync", "off")
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--sqlite-sync") {
+		t.Fatalf("off: %v", err)
+	}
+	cfg, _ = parse(t, "--sqlite-sync", "normal", "--db", "postgres://u@127.0.0.1/x")
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--sqlite-sync normal") {
+		t.Fatalf("normal on PostgreSQL: %v", err)
+	}
+}

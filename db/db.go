@@ -6,6 +6,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -28,14 +29,34 @@ func IsPostgres(target string) bool {
 // that store: a postgres:// or postgresql:// URL opens PostgreSQL, anything
 // else is a SQLite file path. The error never repeats a URL's password.
 func Open(ctx context.Context, target string) (chat.Store, error) {
+	return OpenWith(ctx, target, Options{})
+}
+
+// Options tune OpenWith; the zero value is Open's defaults.
+type Options struct {
+	// SQLiteSyncNormal opens a SQLite file with synchronous=NORMAL
+	// (sqlite.WithSyncNormal says what that gives up). PostgreSQL refuses
+	// it: its durability is the server's setting.
+	SQLiteSyncNormal bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, target string, o Options) (chat.Store, error) {
 	if IsPostgres(target) {
+		if o.SQLiteSyncNormal {
+			return nil, fmt.Errorf("open %s: %w: synchronous=NORMAL is a SQLite setting", Redact(target), chat.ErrInvalid)
+		}
 		d, err := postgres.Open(ctx, target)
 		if err != nil {
 			return nil, err
 		}
 		return d, nil
 	}
-	d, err := sqlite.Open(ctx, target)
+	var opts []sqlite.Option
+	if o.SQLiteSyncNormal {
+		opts = append(opts, sqlite.WithSyncNormal())
+	}
+	d, err := sqlite.Open(ctx, target, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
 
@@ -121,5 +123,22 @@ func TestRedact(t *testing.T) {
 		if strings.Contains(got, "s3cret") {
 			t.Errorf("Redact(%q) kept the password: %q", c.in, got)
 		}
+	}
+}
+
+// TestOpenWith_SyncNormal: the SQLite-only option opens a file and is
+// refused for PostgreSQL before any connection, without the password.
+func TestOpenWith_SyncNormal(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenWith(ctx, filepath.Join(t.TempDir(), "n.db"), Options{SQLiteSyncNormal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenWith(ctx, "postgres://u:hunter2@127.0.0.1:1/x", Options{SQLiteSyncNormal: true})
+	if !errors.Is(err, chat.ErrInvalid) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("postgres with synchronous=NORMAL: %v", err)
 	}
 }

@@ -102,8 +102,7 @@ const loadMessageSQL = `INSERT INTO messages
 // a deleted one is stored erased.
 func (d *DB) LoadMessages(ctx context.Context, msgs []chat.Message) (int, error) {
 	added := 0
-	err := d.writeTx(ctx, func(tx *sql.Tx) error {
-		h := newHeads(tx)
+	err := d.numberedTx(ctx, func(tx *sql.Tx, h *heads) error {
 		for i := range msgs {
 			m := msgs[i]
 			if m.CreatedAt.IsZero() || m.ID == "" {

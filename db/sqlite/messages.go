@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
@@ -22,6 +24,9 @@ type storedReaction struct {
 
 // encodeReactions writes rs as the reactions column holds them; never null.
 func encodeReactions(rs []chat.Reaction) (string, error) {
+	if len(rs) == 0 {
+		return "[]", nil // nearly every new message: skip the marshaller
+	}
 	out := make([]storedReaction, len(rs))
 	for i, r := range chat.NormReactions(rs) {
 		out[i] = storedReaction(r)
@@ -101,8 +106,7 @@ func (d *DB) writeOps(ctx context.Context, ops []chat.Op) ([]chat.OpResult, erro
 	if len(ops) == 0 {
 		return res, nil
 	}
-	err := d.writeTx(ctx, func(tx *sql.Tx) error {
-		h := newHeads(tx)
+	err := d.numberedTx(ctx, func(tx *sql.Tx, h *heads) error {
 		for i, op := range ops {
 			if op.Toggle != nil {
 				m, err := toggleIn(ctx, tx, h, *op.Toggle, now)
@@ -218,20 +222,101 @@ const headSQL = `SELECT max(
 	coalesce((SELECT max(room_seq) FROM messages WHERE room_id = ?1), 0),
 	coalesce((SELECT max(seq) FROM room_events WHERE room_id = ?1), 0))`
 
-// heads hands out rooms' sequence numbers inside one write transaction,
-// reading each room's head once.
-type heads struct {
-	tx  *sql.Tx
-	seq map[string]int64
+// maxCachedHeads bounds headCache: past it the cache starts over, so a
+// server that saw millions of rooms does not keep them all.
+const maxCachedHeads = 100_000
+
+// headCache keeps rooms' newest event numbers between write transactions,
+// so that a message does not cost a headSQL query (issue 17: 13% of the
+// server's CPU at one message per commit). The numbers stay right because
+// only numberedTx changes them on this connection, under mu, and merges
+// what it took only after COMMIT succeeded; anything else that writes the
+// file (another process, another DB on the same file) commits on another
+// connection, which moves this connection's PRAGMA data_version, and then
+// the cache starts over. A different driver connection (database/sql drops
+// one whose transaction's context ended) starts over too, since its
+// data_version counts from its own start. So anything else that writes
+// messages or room_events on the writer connection must call forget.
+type headCache struct {
+	mu   sync.Mutex       // held from BEGIN until the merge after COMMIT
+	conn any              // the driver connection seq was last right on
+	ver  int64            // that connection's data_version then
+	seq  map[string]int64 // nil: nothing known
 }
 
-func newHeads(tx *sql.Tx) *heads {
-	return &heads{tx: tx, seq: map[string]int64{}}
+// forget drops every cached head.
+func (c *headCache) forget() {
+	c.mu.Lock()
+	c.seq = nil
+	c.mu.Unlock()
+}
+
+// numberedTx runs fn in one IMMEDIATE write transaction with h numbering
+// rooms' events from the cache, and commits. On any error it rolls back
+// and forgets the cache, so numbers taken by a rolled-back transaction are
+// handed out again (no gaps).
+func (d *DB) numberedTx(ctx context.Context, fn func(tx *sql.Tx, h *heads) error) error {
+	c := &d.heads
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := d.numberedTxLocked(ctx, fn); err != nil {
+		c.seq = nil
+		return err
+	}
+	return nil
+}
+
+// numberedTxLocked is numberedTx with d.heads.mu held.
+func (d *DB) numberedTxLocked(ctx context.Context, fn func(tx *sql.Tx, h *heads) error) error {
+	c := &d.heads
+	conn, err := d.wr.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	var dc any
+	if err := conn.Raw(func(x any) error { dc = x; return nil }); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	var ver int64
+	if err := tx.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&ver); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("data version: %w", err)
+	}
+	if c.seq == nil || c.conn != dc || c.ver != ver || len(c.seq) > maxCachedHeads {
+		c.seq, c.conn, c.ver = map[string]int64{}, dc, ver
+	}
+	h := &heads{tx: tx, known: c.seq, seq: map[string]int64{}}
+	if err := fn(tx, h); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	maps.Copy(c.seq, h.seq)
+	return nil
+}
+
+// heads hands out rooms' sequence numbers inside one write transaction.
+// It reads a room's head from known (the committed cache), else once
+// from the file, and keeps what it took apart until COMMIT.
+type heads struct {
+	tx    *sql.Tx
+	known map[string]int64 // read-only here
+	seq   map[string]int64 // this transaction's
 }
 
 // next returns the number room's next event would get, without taking it.
 func (h *heads) next(ctx context.Context, room string) (int64, error) {
 	if s, ok := h.seq[room]; ok {
+		return s + 1, nil
+	}
+	if s, ok := h.known[room]; ok {
 		return s + 1, nil
 	}
 	var s int64
@@ -403,7 +488,7 @@ func (d *DB) ToggleReaction(ctx context.Context, room, ref, userID string, kind 
 // already deleted one, and chat.ErrForbidden when userID is not the author.
 func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.Message, error) {
 	var m chat.Message
-	err := d.writeTx(ctx, func(tx *sql.Tx) error {
+	err := d.numberedTx(ctx, func(tx *sql.Tx, h *heads) error {
 		var err error
 		m, err = liveMessage(ctx, tx, room, ref)
 		if err != nil {
@@ -419,7 +504,7 @@ func (d *DB) DeleteMessage(ctx context.Context, room, ref, userID string) (chat.
 			WHERE room_id = ? AND ref_id = ?`, ms(now), ms(now), room, ref); err != nil {
 			return err
 		}
-		m.EventSeq, err = newHeads(tx).event(ctx, chat.EventDelete, room, ref, m.UserID, 0, now)
+		m.EventSeq, err = h.event(ctx, chat.EventDelete, room, ref, m.UserID, 0, now)
 		return err
 	})
 	if err != nil {

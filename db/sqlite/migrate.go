@@ -71,6 +71,9 @@ func (d *DB) migrateTo(ctx context.Context, upTo string) (applied []string, err 
 		}
 		if !done {
 			applied = append(applied, m.Version)
+			// Same connection, so data_version does not move: a migration
+			// that renumbers rooms must not leave the cached heads behind.
+			d.heads.forget()
 		}
 		if m.Version == upTo {
 			break

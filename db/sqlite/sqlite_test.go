@@ -266,3 +266,43 @@ func errorsIs(err, want error) bool {
 	}
 	return errors.Is(err, want)
 }
+
+// TestOpen_SyncNormal: WithSyncNormal sets synchronous=NORMAL on both
+// pools, stores and reads as usual, and a later Open without it is back
+// to FULL (the setting belongs to the connection, not the file).
+func TestOpen_SyncNormal(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "normal.db")
+	sync := func(d *DB) (w, r string) {
+		t.Helper()
+		if err := d.wr.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&w); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.rd.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		return w, r
+	}
+	d, err := Open(ctx, path, WithSyncNormal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, r := sync(d); w != "1" || r != "1" {
+		t.Fatalf("WithSyncNormal: synchronous %s (writer), %s (reader), want 1 (NORMAL)", w, r)
+	}
+	storeOne(t, d, "r", "a")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if w, r := sync(d); w != "2" || r != "2" {
+		t.Fatalf("default: synchronous %s (writer), %s (reader), want 2 (FULL)", w, r)
+	}
+	if m, err := d.MessageByRef(ctx, "r", "a"); err != nil || m.Seq != 1 {
+		t.Fatalf("message stored under NORMAL: %+v, %v", m, err)
+	}
+}
