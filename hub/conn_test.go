@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -307,4 +308,151 @@ func TestIdleSocketsHoldNoWriter(t *testing.T) {
 		e.hub.Leave(c)
 	}
 	waitWriters(t, 0, conns...)
+}
+
+// directFake is a DirectTransport whose TryWriteFrames does what mode
+// says: take all, find the socket busy, or take the frames but keep a
+// rest. A rest must be flushed by a WriteFrames call before the writer
+// may stop; frames written after it are recorded after it.
+type directFake struct {
+	*recTransport
+	mode    atomic.Int32
+	tries   atomic.Int32
+	flushes atomic.Int32
+	rest    atomic.Bool
+}
+
+const (
+	takeAll = iota
+	busy
+	takeWithRest
+)
+
+func (d *directFake) TryWriteFrames(fs []*Frame) (taken, rest bool, err error) {
+	d.tries.Add(1)
+	switch d.mode.Load() {
+	case busy:
+		return false, false, nil
+	case takeWithRest:
+		if d.rest.Load() {
+			return false, false, nil // a real socket takes nothing then
+		}
+		_ = d.recTransport.WriteFrames(fs)
+		d.rest.Store(true)
+		return true, true, nil
+	}
+	if d.rest.Load() {
+		return false, false, nil
+	}
+	return true, false, d.recTransport.WriteFrames(fs)
+}
+
+func (d *directFake) WriteFrames(fs []*Frame) error {
+	if d.rest.Swap(false) {
+		d.flushes.Add(1)
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	return d.recTransport.WriteFrames(fs)
+}
+
+func (d *directFake) WriteFrame(f *Frame) error { return d.WriteFrames([]*Frame{f}) }
+
+// TestDirectWrites: a direct send that the socket takes starts no writer;
+// one it refuses is queued for a writer; one it takes with a rest starts a
+// writer that flushes the rest even with nothing queued. Whatever the mix,
+// with plain sends in between, frames stay in order, at most one writer
+// runs, and none is left.
+func TestDirectWrites(t *testing.T) {
+	d := &directFake{recTransport: newRec(t, false)}
+	c := newTestConn(d, 1<<20)
+	for i := 0; i < 20; i++ {
+		c.send(seqFrame(i), true)
+		if w := writers(c); w != 0 {
+			t.Fatalf("frame %d: %d writers after a direct write the socket took", i, w)
+		}
+	}
+	if n := d.tries.Load(); n != 20 {
+		t.Fatalf("%d direct tries, want 20", n)
+	}
+	d.mode.Store(busy)
+	c.send(seqFrame(20), true)
+	waitWriters(t, 0, c)
+	d.mode.Store(takeWithRest)
+	c.send(seqFrame(21), true)
+	waitWriters(t, 0, c)
+	if d.rest.Load() || d.flushes.Load() != 1 {
+		t.Fatalf("rest left %v, %d flushes: the writer stopped before the rest went", d.rest.Load(), d.flushes.Load())
+	}
+	inOrder(t, d.written(), 22)
+
+	rng := uint32(7)
+	for i := 22; i < 3000; i++ {
+		rng = rng*1664525 + 1013904223
+		d.mode.Store(int32(rng>>8) % 3)
+		c.send(seqFrame(i), rng>>20&1 == 0)
+		if rng>>24&15 == 0 {
+			runtime.Gosched()
+		}
+	}
+	waitWriters(t, 0, c)
+	if d.rest.Load() {
+		t.Fatal("a rest was never flushed")
+	}
+	inOrder(t, d.written(), 3000)
+	c.Disconnect(DisconnectShutdown)
+}
+
+// TestLightRoomWritesDirectly: a small room with nothing else to do writes
+// a broadcast to its sockets itself, and each socket gets it once.
+func TestLightRoomWritesDirectly(t *testing.T) {
+	e := newEnv(t, Config{})
+	users := []string{"alice", "bob", "carol"}
+	var conns []*Conn
+	var fakes []*directFake
+	for i := 0; i < 6; i++ {
+		d := &directFake{recTransport: newRec(t, false)}
+		c := NewConn(d, users[i%3], "", "")
+		c.SessionKey = "s"
+		if err := e.hub.Join(context.Background(), "light", c); err != nil {
+			t.Fatal(err)
+		}
+		conns, fakes = append(conns, c), append(fakes, d)
+	}
+	before := make([]int, len(fakes))
+	waitFor(t, "greetings written", func() bool {
+		for i, d := range fakes {
+			before[i] = len(d.written())
+		}
+		time.Sleep(50 * time.Millisecond)
+		for i, d := range fakes {
+			if len(d.written()) != before[i] {
+				return false
+			}
+		}
+		return true
+	})
+	tries := make([]int32, len(fakes))
+	for i, d := range fakes {
+		tries[i] = d.tries.Load()
+	}
+	e.send(conns[0], msg("m-1", "hello"))
+	waitFor(t, "everyone has the message", func() bool {
+		for i, d := range fakes {
+			if len(d.written()) != before[i]+1 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, d := range fakes {
+		if d.tries.Load() == tries[i] {
+			t.Fatalf("socket %d got the broadcast through a writer, not directly", i)
+		}
+	}
+	waitWriters(t, 0, conns...)
+	for _, c := range conns {
+		e.hub.Leave(c)
+	}
 }

@@ -479,3 +479,116 @@ func TestSmallReadBufferReadsEveryFrame(t *testing.T) {
 		t.Fatalf("want a pong with the ping's 125 bytes, got op %d, %d bytes, %v", f.op, len(f.payload), err)
 	}
 }
+
+// TestTryWriteNeverBlocksNorCutsFrames: TryWriteFrames against a client
+// that does not read returns at once, and once the socket is full it keeps
+// the unwritten tail of the frame it cut. A ping asked for meanwhile, and
+// frames written after, wait for that tail: the strict client, reading at
+// last, sees every frame whole and in order, the ping between two frames,
+// then the close.
+func TestTryWriteNeverBlocksNorCutsFrames(t *testing.T) {
+	s := newServer(t, Config{})
+	cl := dialRaw(t, s.Server)
+	c := s.accept(t)
+	readErr := readLoop(c)
+	frame := func(seq int) []byte {
+		p := make([]byte, 30000)
+		binary.BigEndian.PutUint64(p, uint64(seq))
+		for i := 8; i < len(p); i++ {
+			p[i] = byte(seq + i)
+		}
+		return p
+	}
+	seq := 0
+	for {
+		start := time.Now()
+		taken, rest, err := c.TryWriteFrames([][]byte{Binary(frame(seq))})
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("TryWriteFrames blocked for %v", d)
+		}
+		if err != nil || !taken {
+			t.Fatalf("frame %d: taken %v, err %v", seq, taken, err)
+		}
+		seq++
+		if rest {
+			break
+		}
+		if seq > 10000 {
+			t.Fatal("the socket never filled")
+		}
+	}
+	// With a tail waiting, nothing more is taken without blocking.
+	if taken, _, err := c.TryWriteFrames([][]byte{Binary(frame(seq))}); taken || err != nil {
+		t.Fatalf("taken %v, err %v with a frame's tail waiting", taken, err)
+	}
+	// The client reads from now on, checking every frame.
+	cut := seq
+	got := make(chan wireFrame, 1024)
+	go func() {
+		defer close(got)
+		for {
+			f, err := cl.next()
+			if err != nil {
+				return
+			}
+			got <- f
+			if f.op == opClose {
+				return
+			}
+		}
+	}()
+	c.Ping() // the pinger writes the tail first, then the ping
+	if err := c.WriteFrames(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteFrames([][]byte{Binary(frame(cut)), Binary(frame(cut + 1))}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(4000, "bye")
+	want, pinged, closed := 0, false, false
+	for f := range got {
+		switch f.op {
+		case opPing:
+			if pinged || want != cut {
+				t.Fatalf("ping after frame %d, want after %d (again: %v)", want, cut, pinged)
+			}
+			pinged = true
+		case opBinary:
+			if !bytes.Equal(f.payload, frame(want)) {
+				t.Fatalf("frame %d not intact (%d bytes)", want, len(f.payload))
+			}
+			want++
+		case opClose:
+			closed = true
+		default:
+			t.Fatalf("unexpected opcode %d after frame %d", f.op, want)
+		}
+	}
+	if want != cut+2 || !pinged || !closed {
+		t.Fatalf("%d frames of %d, ping %v, close %v", want, cut+2, pinged, closed)
+	}
+	<-readErr
+}
+
+// TestTryWriteAfterDeadline: a direct write long after the deadline of the
+// last blocking batch has passed still goes out (the deadline bounds that
+// batch only), and the client reads every frame.
+func TestTryWriteAfterDeadline(t *testing.T) {
+	s := newServer(t, Config{WriteWait: 30 * time.Millisecond})
+	cl := dialRaw(t, s.Server)
+	c := s.accept(t)
+	if err := c.WriteFrames([][]byte{Binary([]byte("blocking"))}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	taken, rest, err := c.TryWriteFrames([][]byte{Binary([]byte("direct"))})
+	if !taken || rest || err != nil {
+		t.Fatalf("direct write after the deadline: taken %v rest %v err %v", taken, rest, err)
+	}
+	for _, want := range []string{"blocking", "direct"} {
+		f, err := cl.next()
+		if err != nil || f.op != opBinary || string(f.payload) != want {
+			t.Fatalf("want %q, got op %d %q %v", want, f.op, f.payload, err)
+		}
+	}
+}
