@@ -27,7 +27,7 @@ const (
 // banner is what GET / answers without an upgrade, as upstream did.
 const banner = "WasmChannel: real-time chat over WebSocket. Connect with a WebSocket to / or /ws/:room.\n"
 
-// wsTransport adapts a wsframe connection to hub.DirectTransport: each
+// wsTransport adapts a wsframe connection to hub.BatchTransport: each
 // broadcast is framed once, and a drained queue goes out in batches of one
 // writev each, with pings and the close frame only between frames.
 type wsTransport struct {
@@ -38,7 +38,7 @@ type wsTransport struct {
 // none.
 var framesPool = sync.Pool{New: func() any { return new([][]byte) }}
 
-var _ hub.DirectTransport = (*wsTransport)(nil)
+var _ hub.BatchTransport = (*wsTransport)(nil)
 
 func prepare(b []byte) any { return wsframe.Binary(b) }
 
@@ -59,20 +59,6 @@ func (t *wsTransport) WriteFrames(fs []*hub.Frame) error {
 		framesPool.Put(bp)
 	}
 	return err
-}
-
-// TryWriteFrames lets a room write to the socket itself without blocking
-// (hub.DirectTransport).
-func (t *wsTransport) TryWriteFrames(fs []*hub.Frame) (taken, rest bool, err error) {
-	var one [1][]byte
-	bufs := one[:0]
-	if len(fs) > 1 {
-		bufs = make([][]byte, 0, len(fs))
-	}
-	for _, f := range fs {
-		bufs = append(bufs, f.Prepared(prepare).([]byte))
-	}
-	return t.fc.TryWriteFrames(bufs)
 }
 
 // Close sends the close frame after the batch in progress and closes the

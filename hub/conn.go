@@ -43,17 +43,6 @@ type BatchTransport interface {
 	WriteFrames(fs []*Frame) error
 }
 
-// DirectTransport is a BatchTransport that can also try a write without
-// blocking, so that a room with little to do writes to its sockets itself
-// instead of handing each frame to a writer goroutine. TryWriteFrames
-// reports taken false when it wrote nothing (the frames are still the
-// caller's), and rest true when it took the frames but wrote only part of
-// them: the next WriteFrames, even with no frames, writes the rest first.
-type DirectTransport interface {
-	BatchTransport
-	TryWriteFrames(fs []*Frame) (taken, rest bool, err error)
-}
-
 // Conn is one client connection in a room. Its send queue is bounded in
 // bytes: a client that cannot keep up is disconnected, never waited on.
 type Conn struct {
@@ -63,7 +52,6 @@ type Conn struct {
 	SessionKey string
 
 	t        Transport
-	dt       DirectTransport // t, when it can write without blocking
 	maxBytes int
 
 	mu     sync.Mutex
@@ -73,12 +61,6 @@ type Conn struct {
 	// writing is set while a writer goroutine runs. There is one only
 	// while frames are queued: an idle socket holds no writer stack.
 	writing bool
-	// flush asks the next writer to write even with nothing queued: a
-	// direct write left the rest of a frame in the transport.
-	flush bool
-	// one is the direct write's frame list (used by the writer of the
-	// moment only).
-	one [1]*Frame
 
 	room   *room
 	joined atomic.Bool
@@ -94,21 +76,14 @@ type Conn struct {
 // it joins a room. The display name and address are not kept: nothing
 // reads them (the parameters stay until handlers/ws.go stops passing them).
 func NewConn(t Transport, userID, _, _ string) *Conn {
-	dt, _ := t.(DirectTransport)
-	return &Conn{UserID: userID, t: t, dt: dt}
+	return &Conn{UserID: userID, t: t}
 }
 
 // enqueue adds f to the send queue and starts the writer if none runs. It
 // reports false when the connection is closed, or when the queue would
 // exceed its bound, in which case it closes the connection with
 // DisconnectSlow and sets overflow.
-func (c *Conn) enqueue(f *Frame) (ok, overflow bool) { return c.send(f, false) }
-
-// send is enqueue, except that when direct is set and nothing is queued or
-// being written, the caller writes f itself without blocking (see
-// DirectTransport), and a writer starts only for what the socket did not
-// take. Only the room goroutine passes direct.
-func (c *Conn) send(f *Frame, direct bool) (ok, overflow bool) {
+func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -119,9 +94,6 @@ func (c *Conn) send(f *Frame, direct bool) (ok, overflow bool) {
 		c.Disconnect(DisconnectSlow)
 		return false, true
 	}
-	if direct && c.dt != nil && !c.writing {
-		return c.direct(f)
-	}
 	c.queue = append(c.queue, f)
 	c.bytes += len(f.Data)
 	start := !c.writing
@@ -130,37 +102,6 @@ func (c *Conn) send(f *Frame, direct bool) (ok, overflow bool) {
 	if start {
 		go c.writeLoop()
 	}
-	return true, false
-}
-
-// direct writes f from the caller's goroutine; c.mu is held and no writer
-// runs, and the caller is the writer until it lets go of c.writing.
-func (c *Conn) direct(f *Frame) (ok, overflow bool) {
-	c.writing = true
-	c.mu.Unlock()
-	c.one[0] = f
-	taken, rest, err := c.dt.TryWriteFrames(c.one[:])
-	c.one[0] = nil
-	if err != nil {
-		c.Disconnect(disconnectWriteFailed)
-		c.mu.Lock()
-		c.writing = false
-		c.mu.Unlock()
-		return true, false
-	}
-	c.mu.Lock()
-	if !taken && !c.closed {
-		c.queue = append(c.queue, f)
-		c.bytes += len(f.Data)
-	}
-	if (!rest && len(c.queue) == 0) || c.closed {
-		c.writing = false
-		c.mu.Unlock()
-		return true, false
-	}
-	c.flush = rest
-	c.mu.Unlock()
-	go c.writeLoop()
 	return true, false
 }
 
@@ -175,7 +116,7 @@ func (c *Conn) writeLoop() {
 	var batch []*Frame
 	for {
 		c.mu.Lock()
-		if c.closed || (len(c.queue) == 0 && !c.flush) {
+		if c.closed || len(c.queue) == 0 {
 			c.writing = false
 			if cap(c.queue) > keepQueueCap {
 				c.queue = nil // a burst's worth is not kept by an idle socket
@@ -185,7 +126,6 @@ func (c *Conn) writeLoop() {
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.bytes = 0
-		c.flush = false
 		c.mu.Unlock()
 		err := c.write(bt, batch)
 		// Let go of the frames before waiting for more.

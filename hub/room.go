@@ -29,8 +29,6 @@ type room struct {
 	queue   []func()
 	wake    chan struct{}
 	stopped chan struct{}
-	// backlog is how many posted functions this turn has still to run.
-	backlog int
 
 	conns   map[*Conn]struct{}
 	users   map[string]int
@@ -115,11 +113,9 @@ func (r *room) run() {
 			q := r.queue
 			r.queue = nil
 			r.qmu.Unlock()
-			for i, fn := range q {
-				r.backlog = len(q) - 1 - i
+			for _, fn := range q {
 				fn()
 			}
-			r.backlog = 0
 		case <-idleC():
 			r.idle = nil
 			if r.quiet() && r.h.tryStop(r) {
@@ -227,36 +223,14 @@ func (r *room) leave(c *Conn) {
 	r.maybeIdle()
 }
 
-// directMaxConns is the largest room that writes to idle sockets itself.
-// A direct write saves a writer goroutine's start and wake-up, but costs
-// the room a syscall per socket (5-10 µs on loopback) that writer
-// goroutines would spread over the cores and coalesce.
-const directMaxConns = 32
-
-// light reports that the room has nothing else to do right now and few
-// sockets: the case where writing to them itself beats waking a writer
-// for each (issue 17, light load). Under load the room keeps handing
-// frames to writers, which batch them.
-func (r *room) light() bool {
-	if len(r.conns) > directMaxConns || r.backlog > 0 || len(r.in) > 0 {
-		return false
-	}
-	r.qmu.Lock()
-	n := len(r.queue)
-	r.qmu.Unlock()
-	return n == 0
-}
-
-// broadcast queues f to every connection except those of skipUser, or
-// writes it to them directly when the room is light.
+// broadcast queues f to every connection except those of skipUser.
 func (r *room) broadcast(kind codec.Kind, f *Frame, skipUser string) {
 	n := 0
-	direct := r.light()
 	for c := range r.conns {
 		if skipUser != "" && c.UserID == skipUser {
 			continue
 		}
-		ok, overflow := c.send(f, direct)
+		ok, overflow := c.enqueue(f)
 		if ok {
 			n++
 		} else if overflow {

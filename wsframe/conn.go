@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/gorilla/websocket"
 )
@@ -113,13 +111,6 @@ type Conn struct {
 	raw    net.Conn // the hijacked socket, under the guard
 	writev bool     // raw does writev for net.Buffers
 	cfg    Config
-	// rc is raw's file descriptor for TryWriteFrames; nil where raw
-	// cannot writev (TLS).
-	rc syscall.RawConn
-	// rest is the unwritten tail of a TryWriteFrames batch, under lk. It
-	// goes out first in the next write, before any control frame, so a
-	// frame is never cut.
-	rest [][]byte
 
 	// lk is the socket: whoever holds it is the only writer. A channel
 	// rather than a mutex so Close can wait for it with a timeout.
@@ -175,9 +166,6 @@ func Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Request, h ht
 	switch c.raw.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		c.writev = true
-		if rc, err := c.raw.(syscall.Conn).SyscallConn(); err == nil {
-			c.rc = rc
-		}
 	}
 	c.lk <- struct{}{}
 	hw.g.owner = c
@@ -218,13 +206,6 @@ func (c *Conn) Stats() Stats {
 // writer. It blocks while another goroutine writes a control frame. After
 // an error the connection is closed and every later call fails.
 func (c *Conn) WriteFrames(frames [][]byte) error {
-	if len(frames) == 0 {
-		// Only what TryWriteFrames left, if anything.
-		<-c.lk
-		err := c.writeLocked(nil)
-		c.unlock()
-		return err
-	}
 	for len(frames) > 0 {
 		n := c.batchLen(frames)
 		<-c.lk
@@ -236,113 +217,6 @@ func (c *Conn) WriteFrames(frames [][]byte) error {
 		frames = frames[n:]
 	}
 	return nil
-}
-
-// TryWriteFrames writes frames with one non-blocking writev, for a caller
-// that must not wait on this socket (a room writing to its sockets
-// itself). taken false: nothing was written, because the socket is held,
-// a control frame or an earlier rest is waiting, or the socket cannot do
-// it (TLS); the caller writes the frames with WriteFrames instead. taken
-// true: the frames are this Conn's; whatever the kernel did not accept is
-// kept (rest true) and goes out first in the next WriteFrames, which the
-// caller must then make, with no frames or more. Same single-caller rule
-// as WriteFrames.
-func (c *Conn) TryWriteFrames(frames [][]byte) (taken, rest bool, err error) {
-	if c.rc == nil || len(frames) == 0 || len(frames) > c.cfg.MaxBatchFrames {
-		return false, false, nil
-	}
-	select {
-	case <-c.lk:
-	default:
-		return false, false, nil
-	}
-	taken, rest, err = c.tryLocked(frames)
-	// Let go without writing: unlock would write waiting control frames,
-	// and the caller must not block. Whatever came meanwhile goes out
-	// from a goroutine of its own (rare: a ping or pong during this
-	// write, or behind a rest).
-	c.lk <- struct{}{}
-	if c.pending() {
-		go c.kick()
-	}
-	return taken, rest, err
-}
-
-// iovPool lends TryWriteFrames its iovecs.
-var iovPool = sync.Pool{New: func() any { return new([]syscall.Iovec) }}
-
-func (c *Conn) tryLocked(frames [][]byte) (taken, rest bool, err error) {
-	c.mu.Lock()
-	busy := c.err != nil || c.close != nil || c.pong != nil || c.ping
-	c.mu.Unlock()
-	if busy || len(c.rest) > 0 {
-		return false, false, nil
-	}
-	ip := iovPool.Get().(*[]syscall.Iovec)
-	iov := (*ip)[:0]
-	for _, f := range frames {
-		if len(f) == 0 {
-			continue
-		}
-		v := syscall.Iovec{Base: &f[0]}
-		v.SetLen(len(f))
-		iov = append(iov, v)
-	}
-	if len(iov) == 0 {
-		*ip = iov
-		iovPool.Put(ip)
-		return true, false, nil
-	}
-	var n int
-	var werr error
-	// Control, not Write: RawConn.Write fails once the deadline of an
-	// earlier blocking batch has passed, and it would wait for the socket.
-	// lk makes this the only writer; the descriptor is non-blocking.
-	cerr := c.rc.Control(func(fd uintptr) {
-		for {
-			r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-			switch e {
-			case 0:
-				n = int(r)
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				// The socket buffer is full: all of it is the rest.
-			default:
-				werr = e
-			}
-			return
-		}
-	})
-	clear(iov)
-	*ip = iov[:0]
-	iovPool.Put(ip)
-	if werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		werr = fmt.Errorf("wsframe: write batch: %w", werr)
-		c.mu.Lock()
-		c.err = werr
-		c.mu.Unlock()
-		_ = c.raw.Close()
-		return true, false, werr
-	}
-	if n > 0 {
-		c.batches.Add(1)
-	}
-	whole := 0
-	for _, f := range frames {
-		if n >= len(f) {
-			n -= len(f)
-			whole++
-			continue
-		}
-		c.rest = append(c.rest, f[n:])
-		n = 0
-	}
-	c.frames.Add(uint64(whole))
-	return true, len(c.rest) > 0, nil
 }
 
 // batchLen is how many of frames go in the next batch: at least one.
@@ -498,9 +372,6 @@ func (c *Conn) writeLocked(frames [][]byte) error {
 		}
 		return nil
 	}
-	// A frame cut by TryWriteFrames ends before anything else.
-	rest := len(c.rest)
-	bufs = append(bufs, c.rest...)
 	ctl := 0
 	if c.pong != nil {
 		bufs = append(bufs, c.pong)
@@ -539,10 +410,8 @@ func (c *Conn) writeLocked(frames [][]byte) error {
 		_ = c.raw.Close()
 		return err
 	}
-	clear(c.rest)
-	c.rest = c.rest[:0]
 	c.batches.Add(1)
-	c.frames.Add(uint64(len(frames) + rest)) // a rest is a frame's end
+	c.frames.Add(uint64(len(frames)))
 	c.controls.Add(uint64(ctl))
 	if dropped {
 		return ErrClosed
