@@ -49,6 +49,9 @@ func (t *wsTransport) WriteFrame(f *hub.Frame) error {
 func (t *wsTransport) WriteFrames(fs []*hub.Frame) error {
 	bp := framesPool.Get().(*[][]byte)
 	bufs := (*bp)[:0]
+	if cap(bufs) < len(fs) {
+		bufs = make([][]byte, 0, len(fs)) // once, not doubling per frame
+	}
 	for _, f := range fs {
 		bufs = append(bufs, f.Prepared(prepare).([]byte))
 	}

@@ -61,6 +61,9 @@ type Conn struct {
 	// writing is set while a writer goroutine runs. There is one only
 	// while frames are queued: an idle socket holds no writer stack.
 	writing bool
+	// spare is the writer's second queue array, kept between writers so
+	// that a busy socket's queue does not regrow from nothing each burst.
+	spare []*Frame
 
 	room   *room
 	joined atomic.Bool
@@ -113,13 +116,18 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 // (issue 17, bench load --idle).
 func (c *Conn) writeLoop() {
 	bt, _ := c.t.(BatchTransport)
-	var batch []*Frame
+	c.mu.Lock()
+	batch := c.spare
+	c.spare = nil
 	for {
-		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
+			// A burst's worth is not kept by an idle socket.
 			if cap(c.queue) > keepQueueCap {
-				c.queue = nil // a burst's worth is not kept by an idle socket
+				c.queue = nil
+			}
+			if cap(batch) <= keepQueueCap {
+				c.spare = batch[:0]
 			}
 			c.mu.Unlock()
 			return
@@ -133,6 +141,7 @@ func (c *Conn) writeLoop() {
 		if err != nil {
 			c.Disconnect(disconnectWriteFailed) // the next turn exits
 		}
+		c.mu.Lock()
 	}
 }
 
