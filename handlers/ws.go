@@ -32,9 +32,11 @@ const banner = "WasmChannel: real-time chat over WebSocket. Connect with a WebSo
 // writev each, with pings and the close frame only between frames.
 type wsTransport struct {
 	fc *wsframe.Conn
-	// bufs is reused by the connection's writer goroutine, the only caller.
-	bufs [][]byte
 }
+
+// framesPool lends WriteFrames its frame list, so an idle socket holds
+// none.
+var framesPool = sync.Pool{New: func() any { return new([][]byte) }}
 
 var _ hub.BatchTransport = (*wsTransport)(nil)
 
@@ -45,15 +47,19 @@ func (t *wsTransport) WriteFrame(f *hub.Frame) error {
 }
 
 func (t *wsTransport) WriteFrames(fs []*hub.Frame) error {
-	for _, f := range fs {
-		t.bufs = append(t.bufs, f.Prepared(prepare).([]byte))
+	bp := framesPool.Get().(*[][]byte)
+	bufs := (*bp)[:0]
+	if cap(bufs) < len(fs) {
+		bufs = make([][]byte, 0, len(fs)) // once, not doubling per frame
 	}
-	err := t.fc.WriteFrames(t.bufs)
-	clear(t.bufs)
-	if cap(t.bufs) > wsframe.DefaultMaxBatchFrames {
-		t.bufs = nil // a burst's worth is not kept by an idle socket
-	} else {
-		t.bufs = t.bufs[:0]
+	for _, f := range fs {
+		bufs = append(bufs, f.Prepared(prepare).([]byte))
+	}
+	err := t.fc.WriteFrames(bufs)
+	clear(bufs) // the pool must not keep frames alive
+	if cap(bufs) <= wsframe.DefaultMaxBatchFrames {
+		*bp = bufs[:0]
+		framesPool.Put(bp)
 	}
 	return err
 }
@@ -64,11 +70,6 @@ func (t *wsTransport) Close(code int, reason string) { t.fc.Close(code, reason) 
 
 // disconnect closes with a value of hub's close vocabulary.
 func (t *wsTransport) disconnect(d hub.Disconnect) { t.Close(d.Code, d.Reason) }
-
-// writeBuffers stays on the Upgrader although gorilla no longer writes
-// frames: without a pool gorilla would keep the hijacked 4 KB write buffer
-// for every socket.
-var writeBuffers = &sync.Pool{}
 
 // websocket upgrades GET / and GET /ws/:room after checking the room name,
 // the Origin, the address's upgrade rate, the session, the user's upgrade
@@ -109,10 +110,9 @@ func (s *server) websocket(c echo.Context) error {
 		return &Error{Status: http.StatusTooManyRequests, Code: "TOO_MANY_CONNECTIONS", Message: "this " + who + " has too many open connections", RetryAfter: 10}
 	}
 	up := websocket.Upgrader{
-		// Zero sizes reuse the HTTP server's buffers for reading, and the
-		// pool keeps gorilla from holding a write buffer (wsframe writes),
-		// so an idle socket holds neither (measured with bench load --idle).
-		WriteBufferPool: writeBuffers,
+		// wsframe.Upgrade sets the buffers: a small read buffer and no
+		// write buffer kept (wsframe writes every frame).
+		//
 		// The Origin was checked above against the trusted list; a request
 		// without one is a non-browser client with a session.
 		CheckOrigin: func(*http.Request) bool { return true },

@@ -26,7 +26,8 @@ func (f *Frame) Prepared(prep func([]byte) any) any {
 }
 
 // Transport is the socket under a Conn. WriteFrame is called only from the
-// connection's writer goroutine; Close may be called from anywhere, more
+// connection's writer goroutine (one at a time, though not always the same
+// goroutine); Close may be called from anywhere, more
 // than once, and must make a blocked WriteFrame and the reader return.
 type Transport interface {
 	WriteFrame(f *Frame) error
@@ -57,7 +58,12 @@ type Conn struct {
 	queue  []*Frame
 	bytes  int
 	closed bool
-	signal chan struct{}
+	// writing is set while a writer goroutine runs. There is one only
+	// while frames are queued: an idle socket holds no writer stack.
+	writing bool
+	// spare is the writer's second queue array, kept between writers so
+	// that a busy socket's queue does not regrow from nothing each burst.
+	spare []*Frame
 
 	room   *room
 	joined atomic.Bool
@@ -73,12 +79,13 @@ type Conn struct {
 // it joins a room. The display name and address are not kept: nothing
 // reads them (the parameters stay until handlers/ws.go stops passing them).
 func NewConn(t Transport, userID, _, _ string) *Conn {
-	return &Conn{UserID: userID, t: t, signal: make(chan struct{}, 1)}
+	return &Conn{UserID: userID, t: t}
 }
 
-// enqueue adds f to the send queue. It reports false when the connection
-// is closed, or when the queue would exceed its bound, in which case it
-// closes the connection with DisconnectSlow and sets overflow.
+// enqueue adds f to the send queue and starts the writer if none runs. It
+// reports false when the connection is closed, or when the queue would
+// exceed its bound, in which case it closes the connection with
+// DisconnectSlow and sets overflow.
 func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	c.mu.Lock()
 	if c.closed {
@@ -92,41 +99,49 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	}
 	c.queue = append(c.queue, f)
 	c.bytes += len(f.Data)
-	// Signal under the lock: Close closes the channel under the same lock.
-	select {
-	case c.signal <- struct{}{}:
-	default:
-	}
+	start := !c.writing
+	c.writing = true
 	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
 	return true, false
 }
 
-// writeLoop drains the queue into the transport until the connection
-// closes. Everything queued since the last write goes out in one call when
-// the transport is a BatchTransport (one syscall for the lot), else frame
-// by frame.
+// writeLoop drains the queue into the transport, then exits: the next
+// enqueue starts another. Everything queued since the last write goes out
+// in one call when the transport is a BatchTransport (one syscall for the
+// lot), else frame by frame. Starting a goroutine per burst costs about
+// what waking a parked one did, and an idle socket keeps no stack for it
+// (issue 17, bench load --idle).
 func (c *Conn) writeLoop() {
 	bt, _ := c.t.(BatchTransport)
-	var batch []*Frame
-	for range c.signal {
-		c.mu.Lock()
-		if c.closed {
+	c.mu.Lock()
+	batch := c.spare
+	c.spare = nil
+	for {
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			// A burst's worth is not kept by an idle socket.
+			if cap(c.queue) > keepQueueCap {
+				c.queue = nil
+			}
+			if cap(batch) <= keepQueueCap {
+				c.spare = batch[:0]
+			}
 			c.mu.Unlock()
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.bytes = 0
 		c.mu.Unlock()
-		if err := c.write(bt, batch); err != nil {
-			c.Disconnect(disconnectWriteFailed)
-			return
-		}
-		// Let go of the frames, and of a burst's worth of slice, so an
-		// idle socket holds neither.
+		err := c.write(bt, batch)
+		// Let go of the frames before waiting for more.
 		clear(batch)
-		if cap(batch) > keepQueueCap {
-			batch = nil
+		if err != nil {
+			c.Disconnect(disconnectWriteFailed) // the next turn exits
 		}
+		c.mu.Lock()
 	}
 }
 
@@ -161,7 +176,6 @@ func (c *Conn) Disconnect(d Disconnect) {
 	c.closed = true
 	c.queue = nil
 	c.bytes = 0
-	close(c.signal)
 	c.mu.Unlock()
 	c.t.Close(d.Code, d.Reason)
 }

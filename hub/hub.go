@@ -230,7 +230,7 @@ func (h *Hub) tryStop(r *room) bool {
 	return true
 }
 
-// Join adds c to a room and starts its writer. It returns once the room
+// Join adds c to a room. It returns once the room
 // has taken the connection; Leave must be called when the socket ends.
 func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
 	r, err := h.acquire(roomName, c.UserID, true)
@@ -245,7 +245,6 @@ func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
 	}
 	h.sessions[c.SessionKey][c] = struct{}{}
 	h.mu.Unlock()
-	go c.writeLoop()
 	joined := make(chan struct{})
 	if err := r.send(ctx, func() { r.join(c); close(joined) }); err != nil {
 		h.Leave(c)

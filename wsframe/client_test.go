@@ -222,11 +222,28 @@ func (c *rawClient) next() (wireFrame, error) {
 	return wireFrame{op: op, payload: p}, nil
 }
 
-// send writes one masked client frame.
+// send writes one masked, final client frame.
 func (c *rawClient) send(op byte, payload []byte) error {
+	return c.write(clientFrame(nil, true, op, payload))
+}
+
+// write sends b, one or more client frames, in one write.
+func (c *rawClient) write(b []byte) error {
+	c.wm.Lock()
+	defer c.wm.Unlock()
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// clientFrame appends a masked client frame; fin false makes a fragment
+// to be continued with opcode 0.
+func clientFrame(b []byte, fin bool, op byte, payload []byte) []byte {
 	var key [4]byte
 	_, _ = rand.Read(key[:])
-	b := []byte{finBit | op}
+	if fin {
+		op |= finBit
+	}
+	b = append(b, op)
 	switch n := len(payload); {
 	case n <= 125:
 		b = append(b, 0x80|byte(n))
@@ -241,10 +258,7 @@ func (c *rawClient) send(op byte, payload []byte) error {
 	for i, x := range payload {
 		b = append(b, x^key[i%4])
 	}
-	c.wm.Lock()
-	defer c.wm.Unlock()
-	_, err := c.nc.Write(b)
-	return err
+	return b
 }
 
 // closeCode splits a close payload.

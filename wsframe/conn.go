@@ -27,6 +27,13 @@ const (
 	// DefaultCloseWait is how long Close waits for a write in progress
 	// before it drops the TCP connection without a close frame.
 	DefaultCloseWait = time.Second
+	// DefaultReadBuffer is gorilla's read buffer per socket. It only has
+	// to hold a frame header or a control payload (125 bytes): larger
+	// payloads stream through it, and a read into a buffer at least this
+	// big bypasses it. 512 holds two of the load's 200 B messages per
+	// read; net/http's 4 KB reader, which gorilla would otherwise keep
+	// after the hijack, was a fifth of an idle socket's memory (issue 17).
+	DefaultReadBuffer = 512
 	// DefaultLinger is how long the socket stays open after the close
 	// frame, unless the peer answers it first, so the peer reads the frame
 	// instead of a reset.
@@ -51,6 +58,7 @@ type Config struct {
 	MaxBatchBytes  int
 	CloseWait      time.Duration
 	Linger         time.Duration
+	ReadBuffer     int
 }
 
 // DefaultConfig returns the defaults above.
@@ -61,6 +69,7 @@ func DefaultConfig() Config {
 		MaxBatchBytes:  DefaultMaxBatchBytes,
 		CloseWait:      DefaultCloseWait,
 		Linger:         DefaultLinger,
+		ReadBuffer:     DefaultReadBuffer,
 	}
 }
 
@@ -80,6 +89,9 @@ func (c Config) normalize() Config {
 	}
 	if c.Linger <= 0 {
 		c.Linger = d.Linger
+	}
+	if c.ReadBuffer <= 0 {
+		c.ReadBuffer = d.ReadBuffer
 	}
 	return c
 }
@@ -119,20 +131,35 @@ type Conn struct {
 	controls atomic.Uint64
 }
 
+// writeBuffers is the Upgrader's write buffer pool when the caller's has
+// none. gorilla never draws from it (Conn writes every frame), but without
+// a pool gorilla keeps the hijacked 4 KB write buffer for every socket.
+var writeBuffers = &sync.Pool{}
+
 // Upgrade performs gorilla's handshake with u and hands the socket to a
 // Conn. It is the only way to make one: the socket is wrapped at hijack
 // time so that gorilla's own writes after the handshake (the close frame
-// it sends on a read-limit or protocol error) come to Conn too.
+// it sends on a read-limit or protocol error) come to Conn too. A zero
+// ReadBufferSize in u takes cfg.ReadBuffer (gorilla would keep net/http's
+// 4 KB reader), and a nil WriteBufferPool a shared empty one.
 func Upgrade(u *websocket.Upgrader, w http.ResponseWriter, r *http.Request, h http.Header, cfg Config) (*Conn, error) {
+	cfg = cfg.normalize()
+	up := *u
+	if up.ReadBufferSize == 0 {
+		up.ReadBufferSize = cfg.ReadBuffer
+	}
+	if up.WriteBufferPool == nil {
+		up.WriteBufferPool = writeBuffers
+	}
 	hw := &hijacker{ResponseWriter: w}
-	ws, err := u.Upgrade(hw, r, h)
+	ws, err := up.Upgrade(hw, r, h)
 	if err != nil {
 		return nil, err
 	}
 	c := &Conn{
 		ws:         ws,
 		raw:        hw.g.Conn,
-		cfg:        cfg.normalize(),
+		cfg:        cfg,
 		lk:         make(chan struct{}, 1),
 		peerClosed: make(chan struct{}),
 	}

@@ -424,3 +424,58 @@ func TestForeignWriteRefused(t *testing.T) {
 		t.Fatalf("got %d %q %v, want only Conn's frame", f.op, f.payload, err)
 	}
 }
+
+// TestSmallReadBufferReadsEveryFrame: the read buffer Upgrade gives
+// gorilla (DefaultReadBuffer, far below net/http's 4 KB) still reads
+// messages up to and past the server's 64 KiB limit, a message fragmented
+// around a full-size ping, and many frames arriving in one segment, all
+// intact; the ping's 125-byte payload comes back in the pong.
+func TestSmallReadBufferReadsEveryFrame(t *testing.T) {
+	s := newServer(t, Config{})
+	cl := dialRaw(t, s.Server)
+	c := s.accept(t)
+	if c.cfg.ReadBuffer != DefaultReadBuffer || DefaultReadBuffer >= 4096 {
+		t.Fatalf("read buffer %d", c.cfg.ReadBuffer)
+	}
+	msgSizes := []int{0, 1, 125, 126, 200, 511, 512, 513, 1000, 4096, 0xFFFF, 64 << 10, 70000}
+	var want [][]byte
+	var wire []byte
+	for i, n := range msgSizes {
+		p := make([]byte, n)
+		for j := range p {
+			p[j] = byte(i*7 + j)
+		}
+		want = append(want, p)
+		wire = clientFrame(wire, true, opBinary, p)
+	}
+	// A 1,500-byte message in three fragments with a 125-byte ping
+	// between the first two.
+	frag := make([]byte, 1500)
+	for j := range frag {
+		frag[j] = byte(j * 3)
+	}
+	ping := bytes.Repeat([]byte{'p'}, maxControlPayload)
+	wire = clientFrame(wire, false, opBinary, frag[:700])
+	wire = clientFrame(wire, true, opPing, ping)
+	wire = clientFrame(wire, false, 0, frag[700:1200])
+	wire = clientFrame(wire, true, 0, frag[1200:])
+	want = append(want, frag)
+	if err := cl.write(wire); err != nil {
+		t.Fatal(err)
+	}
+	ws := c.WS()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i, w := range want {
+		_, got, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(got, w) {
+			t.Fatalf("message %d: %d bytes, want %d intact", i, len(got), len(w))
+		}
+	}
+	f, err := cl.next()
+	if err != nil || f.op != opPong || !bytes.Equal(f.payload, ping) {
+		t.Fatalf("want a pong with the ping's 125 bytes, got op %d, %d bytes, %v", f.op, len(f.payload), err)
+	}
+}

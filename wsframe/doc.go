@@ -27,25 +27,16 @@
 // connection is half-closed and then closed once the peer answers or
 // Linger passes.
 //
-// Integrating with hub and handlers (issue 17, after issue 16 lands):
+// How hub and handlers use it: handlers/ws.go upgrades with Upgrade and
+// reads through WS(); its transport maps each hub.Frame to Binary once per
+// broadcast (Frame.Prepared) and hands a socket's drained queue to
+// WriteFrames from the socket's writer goroutine, which the hub runs only
+// while frames are queued.
 //
-//  1. hub: add an optional interface next to Transport,
-//     BatchTransport{ WriteFrames([]*Frame) error }, and in
-//     Conn.writeLoop call it with the whole drained batch when the
-//     transport has it, instead of WriteFrame per frame.
-//  2. handlers/ws.go: replace up.Upgrade with wsframe.Upgrade(&up, w, r,
-//     nil, wsframe.DefaultConfig()); keep ws := fc.WS() for the read loop
-//     (SetReadLimit, SetReadDeadline, SetPongHandler, ReadMessage).
-//  3. wsTransport holds the *wsframe.Conn and a reusable [][]byte:
-//     WriteFrames maps each hub.Frame to
-//     f.Prepared(func(b []byte) any { return wsframe.Binary(b) }).([]byte)
-//     and calls fc.WriteFrames; WriteFrame is the one-frame case; Close
-//     is fc.Close(code, reason); startPinger becomes
-//     fc.StartPinger(pingPeriod).
-//  4. Keep the Upgrader's WriteBufferPool: gorilla never draws from it
-//     now, but without it gorilla keeps the hijacked 4 KB write buffer
-//     for every socket. Drop writeWait (DefaultWriteWait is the same
-//     10 s) and the ping/close code that used WriteControl.
+// Memory per idle socket: Upgrade gives gorilla a DefaultReadBuffer of
+// 512 bytes instead of letting it keep net/http's 4 KB reader, and an
+// empty write buffer pool so that it keeps no write buffer; a batch
+// borrows its iovecs from a pool.
 //
 // When not to use it: a client connection (its frames are masked per
 // socket), or permessage-deflate (frames here are never compressed).
