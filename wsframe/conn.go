@@ -115,6 +115,8 @@ type Conn struct {
 	// lk is the socket: whoever holds it is the only writer. A channel
 	// rather than a mutex so Close can wait for it with a timeout.
 	lk chan struct{}
+	// deadline is the write deadline last set on raw (under lk).
+	deadline time.Time
 
 	mu        sync.Mutex
 	pong      []byte // framed pong for the newest unanswered ping, nil for none
@@ -397,7 +399,7 @@ func (c *Conn) writeLocked(frames [][]byte) error {
 	if len(bufs) == 0 {
 		return nil
 	}
-	err := c.raw.SetWriteDeadline(time.Now().Add(c.cfg.WriteWait))
+	err := c.extendDeadline()
 	if err == nil {
 		*bp = bufs
 		err = c.send(bp)
@@ -416,6 +418,24 @@ func (c *Conn) writeLocked(frames [][]byte) error {
 	if dropped {
 		return ErrClosed
 	}
+	return nil
+}
+
+// extendDeadline gives the write about to start at least nine tenths of
+// WriteWait. The socket's deadline moves only when less than that is left:
+// setting it takes the runtime's timer lock, and per batch it was 12% of
+// the server's CPU with 1,000 sockets each written every 5 ms (issue 17,
+// row 4). The caller holds lk.
+func (c *Conn) extendDeadline() error {
+	now := time.Now()
+	if c.deadline.Sub(now) >= c.cfg.WriteWait-c.cfg.WriteWait/10 {
+		return nil
+	}
+	d := now.Add(c.cfg.WriteWait)
+	if err := c.raw.SetWriteDeadline(d); err != nil {
+		return err
+	}
+	c.deadline = d
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,6 +252,49 @@ func TestSlowClientTimesOut(t *testing.T) {
 	}
 	if err := c.WriteFrames([][]byte{Binary([]byte("x"))}); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write after failure: %v", err)
+	}
+}
+
+// TestDeadlineMovesWithTheWrites: the write deadline is set at most once
+// per tenth of WriteWait, yet a client that keeps reading is written to
+// well past the first WriteWait, and once it stops reading the batch in
+// progress still times out within WriteWait.
+func TestDeadlineMovesWithTheWrites(t *testing.T) {
+	const wait = 300 * time.Millisecond
+	s := newServer(t, Config{WriteWait: wait})
+	rc := dialRaw(t, s.Server)
+	c := s.accept(t)
+	_ = readLoop(c)
+	var reading atomic.Bool
+	reading.Store(true)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for reading.Load() {
+			if _, err := rc.br.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	frame := Binary(make([]byte, 1<<10))
+	start := time.Now()
+	for time.Since(start) < 3*wait {
+		if err := c.WriteFrames([][]byte{frame}); err != nil {
+			t.Fatalf("write to a reading client after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	reading.Store(false)
+	big := Binary(make([]byte, 256<<10))
+	var err error
+	stalled := time.Now()
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = c.WriteFrames([][]byte{big, big})
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write error %v, want a deadline", err)
+	}
+	if d := time.Since(stalled); d > wait+2*time.Second {
+		t.Fatalf("a stalled client was written to for %v (WriteWait %v)", d, wait)
 	}
 }
 
