@@ -45,9 +45,24 @@ func ParseEnvelope(data []byte) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, err
 	}
+	return f.envelope(data), nil
+}
+
+// envelope is f as an Envelope of data, its ids copied out.
+func (f fields) envelope(data []byte) Envelope {
 	e := Envelope{Kind: f.kind, Frame: f.frame, Serialized: f.serialized, CRC: f.crc, PrefixLen: f.prefixLen}
 	e.setOptionals(data, f.mid, f.uid, f.hasReaction, f.reaction)
-	return e, nil
+	return e
+}
+
+// inflate checks f's crc, then decodes its LZ4 frame into dst (or a new
+// buffer when dst is too small): steps 3 and 4 of ABI.md § Decoding order,
+// shared by Decode and DecodeView.
+func (f fields) inflate(dst []byte, maxPayload int) ([]byte, error) {
+	if got := crc32.ChecksumIEEE(f.frame); uint64(got) != f.crc {
+		return nil, fmt.Errorf("%w: crc field %08x, frame has %08x", ErrChecksum, f.crc, got)
+	}
+	return decodeFrame(dst, f.frame, maxPayload)
 }
 
 // fields is an envelope as parseFields finds it: the ids as spans of the
@@ -360,7 +375,7 @@ func (r *wireReader) optString(field string) (span, error) {
 	if err != nil {
 		return span{}, err
 	}
-	if !utf8.Valid(p) {
+	if !validUTF8(p) {
 		return span{}, fmt.Errorf("%w: %s", ErrInvalidUTF8, field)
 	}
 	return span{r.off - len(p), r.off, true}, nil

@@ -48,17 +48,15 @@ func (g *Go) Encode(p Packet) ([]byte, error) {
 // the LZ4 frame. It allocates at most maxPayload bytes for the payload, and
 // only after the whole frame has been validated. The result owns its memory.
 func (g *Go) Decode(data []byte, maxPayload int) (Packet, error) {
-	e, err := ParseEnvelope(data)
+	f, err := parseFields(data)
 	if err != nil {
 		return Packet{}, err
 	}
-	if got := crc32.ChecksumIEEE(e.Frame); uint64(got) != e.CRC {
-		return Packet{}, fmt.Errorf("%w: crc field %08x, frame has %08x", ErrChecksum, e.CRC, got)
-	}
-	payload, err := decodeFrame(nil, e.Frame, maxPayload)
+	payload, err := f.inflate(nil, maxPayload)
 	if err != nil {
 		return Packet{}, err
 	}
+	e := f.envelope(data)
 	return Packet{
 		Kind:      e.Kind,
 		MessageID: e.MessageID,

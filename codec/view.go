@@ -1,10 +1,5 @@
 package codec
 
-import (
-	"fmt"
-	"hash/crc32"
-)
-
 // View is a decoded packet that owns no memory: its ids alias the packet
 // bytes and its payload a buffer of the Go codec that decoded it. It is for
 // readers that look at every packet and keep none, such as the load
@@ -34,10 +29,7 @@ func (g *Go) DecodeView(data []byte, maxPayload int, v *View) error {
 	if err != nil {
 		return err
 	}
-	if got := crc32.ChecksumIEEE(f.frame); uint64(got) != f.crc {
-		return fmt.Errorf("%w: crc field %08x, frame has %08x", ErrChecksum, f.crc, got)
-	}
-	payload, err := decodeFrame(g.view, f.frame, maxPayload)
+	payload, err := f.inflate(g.view, maxPayload)
 	if err != nil {
 		return err
 	}
