@@ -13,41 +13,8 @@ import (
 
 	"github.com/wasmchannel/wasmchannel/chat"
 	"github.com/wasmchannel/wasmchannel/db/batch"
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 )
-
-// batchLog records OnBatch calls.
-type batchLog struct {
-	mu    sync.Mutex
-	sizes []int
-	errs  []error
-}
-
-func (l *batchLog) on(n int, _ time.Duration, err error) {
-	l.mu.Lock()
-	l.sizes = append(l.sizes, n)
-	l.errs = append(l.errs, err)
-	l.mu.Unlock()
-}
-
-func (l *batchLog) max() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := 0
-	for _, n := range l.sizes {
-		m = max(m, n)
-	}
-	return m
-}
-
-func (l *batchLog) total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := 0
-	for _, n := range l.sizes {
-		t += n
-	}
-	return t
-}
 
 // holdWriter takes the DB's only write connection inside a transaction, so
 // the Writer queues up behind it, and returns the function that lets go.
@@ -83,8 +50,8 @@ func countMessages(tb testing.TB, d *DB) int {
 
 func TestWriter_ConcurrentSubmitters(t *testing.T) {
 	d := MustOpenDB(t)
-	var log batchLog
-	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
+	var log storetest.BatchLog
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.On})
 
 	const submitters, each = 8, 150
 	var calls [submitters][each]atomic.Int32
@@ -130,22 +97,22 @@ func TestWriter_ConcurrentSubmitters(t *testing.T) {
 	if n := countMessages(t, d); n != submitters*each {
 		t.Fatalf("%d rows, want %d", n, submitters*each)
 	}
-	if log.total() != submitters*each {
-		t.Fatalf("OnBatch saw %d messages, want %d", log.total(), submitters*each)
+	if log.Total() != submitters*each {
+		t.Fatalf("OnBatch saw %d messages, want %d", log.Total(), submitters*each)
 	}
 	if w.Depth() != 0 || w.Err() != nil {
 		t.Fatalf("after Close: depth %d err %v", w.Depth(), w.Err())
 	}
-	t.Logf("%d messages in %d transactions, largest %d", submitters*each, len(log.sizes), log.max())
-	if log.max() < 2 {
-		t.Fatalf("no batch held more than one message (sizes %v)", log.sizes)
+	t.Logf("%d messages in %d transactions, largest %d", submitters*each, len(log.Sizes), log.Max())
+	if log.Max() < 2 {
+		t.Fatalf("no batch held more than one message (sizes %v)", log.Sizes)
 	}
 }
 
 func TestWriter_BatchesWhileCommitting(t *testing.T) {
 	d := MustOpenDB(t)
-	var log batchLog
-	w := batch.NewWriter(d, batch.Config{MaxBatch: 40, OnBatch: log.on})
+	var log storetest.BatchLog
+	w := batch.NewWriter(d, batch.Config{MaxBatch: 40, OnBatch: log.On})
 	defer w.Close(context.Background())
 
 	release := holdWriter(t, d)
@@ -167,20 +134,20 @@ func TestWriter_BatchesWhileCommitting(t *testing.T) {
 	}
 	// The first batch took what was queued when it started (at least one);
 	// everything after it came in batches of MaxBatch.
-	if log.total() != 100 || log.max() > 40 {
-		t.Fatalf("batch sizes %v: want 100 messages, none over 40", log.sizes)
+	if log.Total() != 100 || log.Max() > 40 {
+		t.Fatalf("batch sizes %v: want 100 messages, none over 40", log.Sizes)
 	}
-	for _, n := range log.sizes[1 : len(log.sizes)-1] {
+	for _, n := range log.Sizes[1 : len(log.Sizes)-1] {
 		if n != 40 {
-			t.Fatalf("batch sizes %v: middle batches should be full", log.sizes)
+			t.Fatalf("batch sizes %v: middle batches should be full", log.Sizes)
 		}
 	}
 }
 
 func TestWriter_MaxDelayGrowsBatches(t *testing.T) {
 	d := MustOpenDB(t)
-	var log batchLog
-	w := batch.NewWriter(d, batch.Config{MaxBatch: 10, MaxDelay: time.Minute, OnBatch: log.on})
+	var log storetest.BatchLog
+	w := batch.NewWriter(d, batch.Config{MaxBatch: 10, MaxDelay: time.Minute, OnBatch: log.On})
 	var done atomic.Int32
 	for i := range 10 {
 		w.Submit(msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) })
@@ -192,8 +159,8 @@ func TestWriter_MaxDelayGrowsBatches(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if done.Load() != 11 || log.max() != 10 {
-		t.Fatalf("done %d, batch sizes %v", done.Load(), log.sizes)
+	if done.Load() != 11 || log.Max() != 10 {
+		t.Fatalf("done %d, batch sizes %v", done.Load(), log.Sizes)
 	}
 }
 
@@ -298,8 +265,8 @@ func TestWriter_SubmitRejectsInvalid(t *testing.T) {
 func TestWriter_DiskFullThenRecovers(t *testing.T) {
 	d := MustOpenDB(t)
 	ctx := context.Background()
-	var log batchLog
-	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
+	var log storetest.BatchLog
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.On})
 	defer w.Close(ctx)
 
 	var pages int64
@@ -372,8 +339,8 @@ func TestWriter_PoisonMessageIsolated(t *testing.T) {
 		WHEN NEW.ref_id LIKE 'poison%' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`); err != nil {
 		t.Fatal(err)
 	}
-	var log batchLog
-	w := batch.NewWriter(d, batch.Config{OnBatch: log.on})
+	var log storetest.BatchLog
+	w := batch.NewWriter(d, batch.Config{OnBatch: log.On})
 	release := holdWriter(t, d) // so the messages below share a batch
 
 	type result struct {
@@ -416,8 +383,8 @@ func TestWriter_PoisonMessageIsolated(t *testing.T) {
 	if w.Err() != nil {
 		t.Fatalf("a row fault marked the writer unwell: %v", w.Err())
 	}
-	if log.max() < 2 {
-		t.Fatalf("batch sizes %v: the test needs a shared batch", log.sizes)
+	if log.Max() < 2 {
+		t.Fatalf("batch sizes %v: the test needs a shared batch", log.Sizes)
 	}
 }
 

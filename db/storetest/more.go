@@ -87,24 +87,38 @@ func testMetacharacters(t *testing.T, h Harness) {
 	}
 }
 
-// batchLog records the writer's batches.
-type batchLog struct {
+// BatchLog records a batch writer's transactions; its On is a
+// batch.Config.OnBatch. Read Sizes and Errs once the writer is closed.
+type BatchLog struct {
 	mu    sync.Mutex
-	sizes []int
-	errs  []error
+	Sizes []int
+	Errs  []error
 }
 
-func (l *batchLog) on(n int, _ time.Duration, err error) {
+// On records one transaction attempt.
+func (l *BatchLog) On(n int, _ time.Duration, err error) {
 	l.mu.Lock()
-	l.sizes = append(l.sizes, n)
-	l.errs = append(l.errs, err)
+	l.Sizes = append(l.Sizes, n)
+	l.Errs = append(l.Errs, err)
 	l.mu.Unlock()
 }
 
-func (l *batchLog) max() int {
+// Max is the largest batch so far (0 for none).
+func (l *BatchLog) Max() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Max(append([]int{0}, l.sizes...))
+	return slices.Max(append([]int{0}, l.Sizes...))
+}
+
+// Total is the number of writes in every batch so far.
+func (l *BatchLog) Total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := 0
+	for _, n := range l.Sizes {
+		t += n
+	}
+	return t
 }
 
 // testGroupCommit drives the batch writer over the store from many
@@ -114,8 +128,8 @@ func (l *batchLog) max() int {
 func testGroupCommit(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	log := &batchLog{}
-	w := batch.NewWriter(s, batch.Config{OnBatch: log.on, Now: clk.Now})
+	log := &BatchLog{}
+	w := batch.NewWriter(s, batch.Config{OnBatch: log.On, Now: clk.Now})
 	const senders, each = 8, 100
 	var fresh, stale, failed atomic.Int32
 	var wg sync.WaitGroup
@@ -158,8 +172,8 @@ func testGroupCommit(t *testing.T, h Harness) {
 	if fresh.Load() != senders*each || stale.Load() != 0 || failed.Load() != 0 || len(notStored) != 0 {
 		t.Fatalf("fresh %d stale %d failed %d, not readable at ack %v", fresh.Load(), stale.Load(), failed.Load(), notStored)
 	}
-	if log.max() < 2 {
-		t.Fatalf("no batch held more than one message: %v", log.sizes)
+	if log.Max() < 2 {
+		t.Fatalf("no batch held more than one message: %v", log.Sizes)
 	}
 	// Resends through the writer are acknowledged, not stored again.
 	done := make(chan bool, 1)

@@ -375,8 +375,8 @@ func testWriterToggles(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
 	mustInsert(t, s, msg("r", "target", "author", "react to me"))
-	log := &batchLog{}
-	w := batch.NewWriter(s, batch.Config{OnBatch: log.on, Now: clk.Now})
+	log := &BatchLog{}
+	w := batch.NewWriter(s, batch.Config{OnBatch: log.On, Now: clk.Now})
 	const users, rounds = 16, 2
 	type result struct {
 		user string
@@ -453,8 +453,8 @@ func testWriterToggles(t *testing.T, h Harness) {
 	if m, err := s.MessageByRef(ctx, "r", "target"); err != nil || len(m.Reactions) != 0 {
 		t.Fatalf("stored reactions %v, %v", m.Reactions, err)
 	}
-	if log.max() < 2 {
-		t.Fatalf("no batch held more than one op: %v", log.sizes)
+	if log.Max() < 2 {
+		t.Fatalf("no batch held more than one op: %v", log.Sizes)
 	}
 	// Every number of the room went to exactly one op.
 	all := append([]int64{1}, msgSeqs...) // 1 is "target"
@@ -473,7 +473,7 @@ func testWriterToggles(t *testing.T, h Harness) {
 
 	// One batch: a message, a toggle of it, a toggle of nothing, another
 	// message. The refused toggle fails nothing else.
-	w2 := batch.NewWriter(s, batch.Config{MaxBatch: 4, MaxDelay: time.Minute, OnBatch: log.on, Now: clk.Now})
+	w2 := batch.NewWriter(s, batch.Config{MaxBatch: 4, MaxDelay: time.Minute, OnBatch: log.On, Now: clk.Now})
 	errs := make(chan error, 4)
 	var toggled chat.Message
 	check := func(err error) {
