@@ -2,28 +2,14 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 	"github.com/wasmchannel/wasmchannel/internal/pgtest"
 )
-
-// sizeMessages is the message set both schemas store for the size
-// comparison, the same as SQLite's: one room, 26-character ids,
-// 36-character reference ids, text of 20 to 200 bytes (110 on average).
-func sizeMessages(n int) []chat.Message {
-	out := make([]chat.Message, n)
-	for i := range out {
-		text := strings.Repeat("chat text ", 20)[:20+i%181]
-		out[i] = chat.Message{ID: chat.NewMessageID(), Room: "general", RefID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i),
-			UserID: "USER0000000000000000000001", Payload: []byte(text)}
-	}
-	return out
-}
 
 // messageBytes is the on-disk size of the message tables with their
 // indexes and TOAST, after a VACUUM so dead versions do not count.
@@ -48,7 +34,7 @@ func BenchmarkBytesPerMessage(b *testing.B) {
 	const n, batch = 10000, 64
 	ctx := context.Background()
 	srv := pgtest.Shared(b)
-	msgs := sizeMessages(n)
+	msgs := storetest.SizeMessages(n)
 	for range b.N {
 		old, err := open(ctx, srv.Database(b), "0001_init")
 		if err != nil {

@@ -2,27 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 )
-
-// sizeMessages is the message set both schemas store for the size
-// comparison: one room, 26-character ids, 36-character reference ids, and
-// text of 20 to 200 bytes (110 on average).
-func sizeMessages(n int) []chat.Message {
-	out := make([]chat.Message, n)
-	for i := range out {
-		text := strings.Repeat("chat text ", 20)[:20+i%181]
-		out[i] = chat.Message{ID: chat.NewMessageID(), Room: "general", RefID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i),
-			UserID: "USER0000000000000000000001", Payload: []byte(text)}
-	}
-	return out
-}
 
 // fileBytes is the database file's size after a full checkpoint.
 func fileBytes(tb testing.TB, d *DB) int64 {
@@ -45,7 +31,7 @@ func fileBytes(tb testing.TB, d *DB) int64 {
 func BenchmarkBytesPerMessage(b *testing.B) {
 	const n, batch = 10000, 64
 	ctx := context.Background()
-	msgs := sizeMessages(n)
+	msgs := storetest.SizeMessages(n)
 	for range b.N {
 		dir := b.TempDir()
 		old, err := open(ctx, filepath.Join(dir, "old.db"), "0001_init")
