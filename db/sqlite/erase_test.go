@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 )
 
 // TestDeleteLeavesNoTextInTheFile checks that a deleted message's text is
@@ -20,9 +22,9 @@ func TestDeleteLeavesNoTextInTheFile(t *testing.T) {
 	// other writes, as in a live room.
 	secret := func(i int) string { return fmt.Sprintf("erase-me-%03d-%s", i, strings.Repeat("x", 60)) }
 	for i := range 60 {
-		mustInsert(t, d, msg("r", fmt.Sprint("m", i), "author", secret(i)))
+		storetest.MustInsert(t, d, storetest.Msg("r", fmt.Sprint("m", i), "author", secret(i)))
 	}
-	mustInsert(t, d, msg("r", "b", "author", "kept-text-marker"))
+	storetest.MustInsert(t, d, storetest.Msg("r", "b", "author", "kept-text-marker"))
 	for i := 1; i < 60; i += 2 {
 		if _, err := d.DeleteMessage(ctx, "r", fmt.Sprint("m", i), "author"); err != nil {
 			t.Fatal(err)

@@ -13,38 +13,15 @@ import (
 	"time"
 
 	"github.com/wasmchannel/wasmchannel/chat"
+	"github.com/wasmchannel/wasmchannel/db/storetest"
 )
-
-// msg builds a message for tests; the clock fills the times.
-func msg(room, ref, user, text string) chat.Message {
-	return chat.Message{Room: room, RefID: ref, UserID: user, Payload: []byte(text)}
-}
-
-// mustInsert stores msgs and fails the test on error.
-func mustInsert(tb testing.TB, d *DB, msgs ...chat.Message) []bool {
-	tb.Helper()
-	fresh, err := d.InsertMessages(context.Background(), msgs)
-	if err != nil {
-		tb.Fatalf("InsertMessages: %v", err)
-	}
-	return fresh
-}
-
-// refs lists the reference ids of ms, in order.
-func refs(ms []chat.Message) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.RefID
-	}
-	return out
-}
 
 func TestInsertMessages_Dedupe(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
 
-	first := []chat.Message{msg("r", "a", "u1", "hello"), msg("r", "b", "u1", "world")}
-	if fresh := mustInsert(t, d, first...); !slices.Equal(fresh, []bool{true, true}) {
+	first := []chat.Message{storetest.Msg("r", "a", "u1", "hello"), storetest.Msg("r", "b", "u1", "world")}
+	if fresh := storetest.MustInsert(t, d, first...); !slices.Equal(fresh, []bool{true, true}) {
 		t.Fatalf("fresh = %v", fresh)
 	}
 	if first[0].ID == "" || first[0].ID == first[1].ID || !first[0].CreatedAt.Equal(clk.Now()) {
@@ -56,14 +33,14 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 	}
 
 	clk.Advance(time.Minute)
-	resend := msg("r", "a", "u2", "CHANGED")
+	resend := storetest.Msg("r", "a", "u2", "CHANGED")
 	batch := []chat.Message{
-		resend,                       // same (room, ref) as stored
-		msg("r", "c", "u1", "new"),   // fresh
-		msg("r", "c", "u1", "again"), // repeat within the batch
-		msg("r2", "a", "u1", "other room, same ref"),
+		resend, // same (room, ref) as stored
+		storetest.Msg("r", "c", "u1", "new"),
+		storetest.Msg("r", "c", "u1", "again"),
+		storetest.Msg("r2", "a", "u1", "other room, same ref"),
 	}
-	fresh := mustInsert(t, d, batch...)
+	fresh := storetest.MustInsert(t, d, batch...)
 	if want := []bool{false, true, false, true}; !slices.Equal(fresh, want) {
 		t.Fatalf("fresh = %v, want %v", fresh, want)
 	}
@@ -80,16 +57,16 @@ func TestInsertMessages_Dedupe(t *testing.T) {
 
 	t.Run("same message resubmitted with its id", func(t *testing.T) {
 		again := first[1]
-		fresh := mustInsert(t, d, again)
+		fresh := storetest.MustInsert(t, d, again)
 		if fresh[0] {
 			t.Fatal("resubmitted message reported fresh")
 		}
 	})
 
 	t.Run("id collision is an error and rolls back", func(t *testing.T) {
-		clash := msg("r", "z", "u1", "x")
+		clash := storetest.Msg("r", "z", "u1", "x")
 		clash.ID = first[0].ID
-		_, err := d.InsertMessages(ctx, []chat.Message{msg("r", "y", "u1", "y"), clash})
+		_, err := d.InsertMessages(ctx, []chat.Message{storetest.Msg("r", "y", "u1", "y"), clash})
 		if !errors.Is(err, chat.ErrConflict) {
 			t.Fatalf("err = %v, want chat.ErrConflict", err)
 		}
@@ -129,8 +106,8 @@ func sameMessage(a, b chat.Message) bool {
 
 func TestMessageByID(t *testing.T) {
 	d := MustOpenDB(t)
-	ms := []chat.Message{msg("r", "a", "u", "x")}
-	mustInsert(t, d, ms...)
+	ms := []chat.Message{storetest.Msg("r", "a", "u", "x")}
+	storetest.MustInsert(t, d, ms...)
 	got, err := d.MessageByID(context.Background(), ms[0].ID)
 	if err != nil || got.RefID != "a" || got.Room != "r" {
 		t.Fatalf("= %+v, %v", got, err)
@@ -152,12 +129,12 @@ func TestHistory(t *testing.T) {
 	// millisecond as m09 (ties are broken by insertion order). Room "q"
 	// interleaves so isolation is tested on a shared index.
 	for i := range 10 {
-		mustInsert(t, d, msg("r", fmt.Sprintf("m%02d", i), "u", "r"), msg("q", fmt.Sprintf("q%02d", i), "u", "q"))
+		storetest.MustInsert(t, d, storetest.Msg("r", fmt.Sprintf("m%02d", i), "u", "r"), storetest.Msg("q", fmt.Sprintf("q%02d", i), "u", "q"))
 		clk.Advance(time.Second)
 	}
 	clk.Advance(-time.Second)
-	mustInsert(t, d, msg("r", "m10", "u", "tie"))
-	mustInsert(t, d, msg("r", "m11", "u", "tie"))
+	storetest.MustInsert(t, d, storetest.Msg("r", "m10", "u", "tie"))
+	storetest.MustInsert(t, d, storetest.Msg("r", "m11", "u", "tie"))
 	if _, err := d.DeleteMessage(ctx, "r", "m05", "u"); err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +180,8 @@ func TestHistory(t *testing.T) {
 			if got == nil {
 				t.Fatal("nil page")
 			}
-			if !slices.Equal(refs(got), c.want) {
-				t.Fatalf("got %v, want %v", refs(got), c.want)
+			if !slices.Equal(storetest.Refs(got), c.want) {
+				t.Fatalf("got %v, want %v", storetest.Refs(got), c.want)
 			}
 			for _, m := range got {
 				if m.Room != c.room || m.DeletedAt != nil {
@@ -225,7 +202,7 @@ func TestHistory(t *testing.T) {
 			if len(page) == 0 {
 				break
 			}
-			seen = append(seen, refs(page)...)
+			seen = append(seen, storetest.Refs(page)...)
 			c = chat.Cursor{BeforeRef: page[len(page)-1].RefID}
 		}
 		if !slices.Equal(seen, all) {
@@ -261,7 +238,7 @@ func TestHistory(t *testing.T) {
 func TestToggleReaction(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
-	mustInsert(t, d, msg("r", "a", "author", "hi"))
+	storetest.MustInsert(t, d, storetest.Msg("r", "a", "author", "hi"))
 
 	const like, heart = 1, 3
 	steps := []struct {
@@ -307,7 +284,7 @@ func TestToggleReaction(t *testing.T) {
 	}
 
 	t.Run("errors", func(t *testing.T) {
-		mustInsert(t, d, msg("r", "gone", "author", "x"))
+		storetest.MustInsert(t, d, storetest.Msg("r", "gone", "author", "x"))
 		if _, err := d.DeleteMessage(ctx, "r", "gone", "author"); err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +307,7 @@ func TestToggleReaction(t *testing.T) {
 	})
 
 	t.Run("concurrent toggles are not lost", func(t *testing.T) {
-		mustInsert(t, d, msg("r", "busy", "author", "x"))
+		storetest.MustInsert(t, d, storetest.Msg("r", "busy", "author", "x"))
 		const users = 16
 		var wg sync.WaitGroup
 		errs := make(chan error, users)
@@ -360,7 +337,7 @@ func TestToggleReaction(t *testing.T) {
 func TestDeleteMessage(t *testing.T) {
 	d, clk := mustOpenClock(t)
 	ctx := context.Background()
-	mustInsert(t, d, msg("r", "a", "author", "hi"), msg("r", "b", "author", "keep"))
+	storetest.MustInsert(t, d, storetest.Msg("r", "a", "author", "hi"), storetest.Msg("r", "b", "author", "keep"))
 	clk.Advance(time.Minute)
 
 	cases := []struct {
@@ -390,8 +367,8 @@ func TestDeleteMessage(t *testing.T) {
 		t.Fatalf("deleted row, want erased: %+v, %v", m, err)
 	}
 	h, _ := d.History(ctx, "r", chat.Cursor{}, 10)
-	if !slices.Equal(refs(h), []string{"b"}) {
-		t.Fatalf("history %v, want [b]", refs(h))
+	if !slices.Equal(storetest.Refs(h), []string{"b"}) {
+		t.Fatalf("history %v, want [b]", storetest.Refs(h))
 	}
 }
 
@@ -408,7 +385,7 @@ func TestPayload_BytesKept(t *testing.T) {
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
-			mustInsert(t, d, chat.Message{Room: "r", RefID: name, UserID: "u", Payload: p})
+			storetest.MustInsert(t, d, chat.Message{Room: "r", RefID: name, UserID: "u", Payload: p})
 			got, err := d.MessageByRef(ctx, "r", name)
 			if err != nil {
 				t.Fatal(err)
@@ -474,7 +451,7 @@ func TestSQLMetacharacters(t *testing.T) {
 				t.Fatalf("setting %q err %v", v, err)
 			}
 			m := chat.Message{ID: id, Room: "room" + s, RefID: "ref" + s, UserID: "user" + s, Payload: []byte("text" + s)}
-			mustInsert(t, d, m)
+			storetest.MustInsert(t, d, m)
 			if _, err := d.ToggleReaction(ctx, m.Room, m.RefID, "reactor"+s, 1); err != nil {
 				t.Fatal(err)
 			}
@@ -488,7 +465,7 @@ func TestSQLMetacharacters(t *testing.T) {
 			}
 			h, err := d.History(ctx, m.Room, chat.Cursor{BeforeRef: m.RefID}, 10)
 			if err != nil || len(h) != 0 {
-				t.Fatalf("history before the only message: %v %v", refs(h), err)
+				t.Fatalf("history before the only message: %v %v", storetest.Refs(h), err)
 			}
 			if _, err := d.DeleteMessage(ctx, m.Room, m.RefID, m.UserID); err != nil {
 				t.Fatal(err)

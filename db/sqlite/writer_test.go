@@ -62,7 +62,7 @@ func TestWriter_ConcurrentSubmitters(t *testing.T) {
 			for i := range each {
 				room := fmt.Sprintf("room%d", s%3)
 				ref := fmt.Sprintf("s%d-m%d", s, i)
-				err := w.Submit(msg(room, ref, "u", ref), func(fresh bool, err error) {
+				err := w.Submit(storetest.Msg(room, ref, "u", ref), func(fresh bool, err error) {
 					calls[s][i].Add(1)
 					if err != nil || !fresh {
 						t.Errorf("%s: fresh=%v err=%v", ref, fresh, err)
@@ -118,7 +118,7 @@ func TestWriter_BatchesWhileCommitting(t *testing.T) {
 	release := holdWriter(t, d)
 	var done atomic.Int32
 	for i := range 100 {
-		if err := w.Submit(msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) }); err != nil {
+		if err := w.Submit(storetest.Msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,11 +150,11 @@ func TestWriter_MaxDelayGrowsBatches(t *testing.T) {
 	w := batch.NewWriter(d, batch.Config{MaxBatch: 10, MaxDelay: time.Minute, OnBatch: log.On})
 	var done atomic.Int32
 	for i := range 10 {
-		w.Submit(msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) })
+		w.Submit(storetest.Msg("r", fmt.Sprint(i), "u", "x"), func(bool, error) { done.Add(1) })
 	}
 	// A full batch does not wait for MaxDelay.
 	waitFor(t, "a full batch", func() bool { return done.Load() == 10 })
-	w.Submit(msg("r", "late", "u", "x"), func(bool, error) { done.Add(1) })
+	w.Submit(storetest.Msg("r", "late", "u", "x"), func(bool, error) { done.Add(1) })
 	// Close cuts the delay short and flushes.
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestWriter_CloseFlushesPending(t *testing.T) {
 	const n = 200
 	var fresh atomic.Int32
 	for i := range n {
-		if err := w.Submit(msg("r", fmt.Sprint(i), "u", "x"), func(f bool, err error) {
+		if err := w.Submit(storetest.Msg("r", fmt.Sprint(i), "u", "x"), func(f bool, err error) {
 			if err == nil && f {
 				fresh.Add(1)
 			}
@@ -183,7 +183,7 @@ func TestWriter_CloseFlushesPending(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- w.Close(context.Background()) }()
 	waitFor(t, "Close to begin", w.Closing)
-	if err := w.Submit(msg("r", "late", "u", "x"), nil); !errors.Is(err, batch.ErrClosed) {
+	if err := w.Submit(storetest.Msg("r", "late", "u", "x"), nil); !errors.Is(err, batch.ErrClosed) {
 		t.Fatalf("Submit while closing: err = %v, want batch.ErrClosed", err)
 	}
 	select {
@@ -218,7 +218,7 @@ func TestWriter_Dedupe(t *testing.T) {
 	w := batch.NewWriter(d, batch.Config{})
 	results := make(chan bool, 3)
 	for _, text := range []string{"first", "resent", "resent again"} {
-		if err := w.Submit(msg("r", "same", "u", text), func(fresh bool, err error) {
+		if err := w.Submit(storetest.Msg("r", "same", "u", text), func(fresh bool, err error) {
 			if err != nil {
 				t.Error(err)
 			}
@@ -353,7 +353,7 @@ func TestWriter_PoisonMessageIsolated(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, ref := range append([]string{"first"}, refsIn...) {
 		wg.Add(1)
-		w.Submit(msg("r", ref, "u", ref), func(f bool, err error) {
+		w.Submit(storetest.Msg("r", ref, "u", ref), func(f bool, err error) {
 			mu.Lock()
 			res[ref] = result{f, err}
 			mu.Unlock()

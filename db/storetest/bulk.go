@@ -39,16 +39,16 @@ func Fill(tb testing.TB, s chat.Store, now time.Time, messages int) chat.Counts 
 	}
 	var batch []chat.Message
 	for i := range messages {
-		m := msg("r", fmt.Sprint("m", i), []string{"u1", "u2"}[i%2], fmt.Sprint("text ", i))
+		m := Msg("r", fmt.Sprint("m", i), []string{"u1", "u2"}[i%2], fmt.Sprint("text ", i))
 		m.CreatedAt = now.Add(time.Duration(i/10) * time.Millisecond)
 		batch = append(batch, m)
 		if len(batch) == 100 {
-			mustInsert(tb, s, batch...)
+			MustInsert(tb, s, batch...)
 			batch = batch[:0]
 		}
 	}
 	batch = append(batch, chat.Message{Room: "other", RefID: "bin", UserID: "u1", Payload: []byte{0, 0xff, 'x'}, CreatedAt: now})
-	mustInsert(tb, s, batch...)
+	MustInsert(tb, s, batch...)
 	toggles := []struct{ ref, user string }{{"m3", "u1"}, {"m3", "u2"}, {"m4", "u1"}}
 	for _, tg := range toggles {
 		if _, err := s.ToggleReaction(ctx, "r", tg.ref, tg.user, 2); err != nil {
@@ -129,7 +129,7 @@ func Same(tb testing.TB, a, b chat.Store) {
 		tb.Fatalf("sessions differ:\n%v\n%v", sessions[0], sessions[1])
 	}
 	if !slices.EqualFunc(msgs[0], msgs[1], sameMessage) {
-		tb.Fatalf("messages differ: %v vs %v", refs(msgs[0]), refs(msgs[1]))
+		tb.Fatalf("messages differ: %v vs %v", Refs(msgs[0]), Refs(msgs[1]))
 	}
 	sa, err := a.Settings(ctx)
 	if err != nil {
@@ -145,7 +145,7 @@ func Same(tb testing.TB, a, b chat.Store) {
 		}
 		hb, err := b.History(ctx, room, chat.Cursor{}, chat.MaxHistoryLimit)
 		if err != nil || !slices.EqualFunc(ha, hb, sameMessage) {
-			tb.Fatalf("room %q history differs: %v vs %v (%v)", room, refs(ha), refs(hb), err)
+			tb.Fatalf("room %q history differs: %v vs %v (%v)", room, Refs(ha), Refs(hb), err)
 		}
 	}
 }
@@ -211,7 +211,7 @@ func testOutage(t *testing.T, h Harness) {
 			err   error
 		}
 		ch := make(chan res, 1)
-		if err := w.Submit(msg("r", ref, "u", "x"), func(f bool, err error) { ch <- res{f, err} }); err != nil {
+		if err := w.Submit(Msg("r", ref, "u", "x"), func(f bool, err error) { ch <- res{f, err} }); err != nil {
 			return false, err
 		}
 		select {
@@ -257,7 +257,7 @@ func testOutage(t *testing.T, h Harness) {
 		t.Fatalf("writer still reports %v", w.Err())
 	}
 	got, err := s.History(ctx, "r", chat.Cursor{}, 10)
-	if err != nil || !slices.Equal(refs(got), []string{"during", "before"}) {
-		t.Fatalf("after recovery: %v, %v", refs(got), err)
+	if err != nil || !slices.Equal(Refs(got), []string{"during", "before"}) {
+		t.Fatalf("after recovery: %v, %v", Refs(got), err)
 	}
 }

@@ -13,13 +13,13 @@ import (
 	"github.com/wasmchannel/wasmchannel/chat"
 )
 
-// msg builds a message; the store fills the id and times.
-func msg(room, ref, user, text string) chat.Message {
+// Msg builds a message; the store fills the id and times.
+func Msg(room, ref, user, text string) chat.Message {
 	return chat.Message{Room: room, RefID: ref, UserID: user, Payload: []byte(text)}
 }
 
-// mustInsert stores msgs in one batch and fails the test on error.
-func mustInsert(tb testing.TB, s chat.Store, msgs ...chat.Message) []bool {
+// MustInsert stores msgs in one batch and fails the test on error.
+func MustInsert(tb testing.TB, s chat.Store, msgs ...chat.Message) []bool {
 	tb.Helper()
 	fresh, err := s.InsertMessages(context.Background(), msgs)
 	if err != nil {
@@ -28,8 +28,8 @@ func mustInsert(tb testing.TB, s chat.Store, msgs ...chat.Message) []bool {
 	return fresh
 }
 
-// refs lists the reference ids of ms, in order.
-func refs(ms []chat.Message) []string {
+// Refs lists the reference ids of ms, in order.
+func Refs(ms []chat.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.RefID
@@ -109,7 +109,7 @@ func testMigrations(t *testing.T, h Harness) {
 				t.Fatalf("upgrade from %s applied %v, want %v", v, got, h.Versions[i+1:])
 			}
 			// The upgraded store works.
-			mustInsert(t, s, msg("r", "a", "u", "hi"))
+			MustInsert(t, s, Msg("r", "a", "u", "hi"))
 			if _, err := s.MessageByRef(ctx, "r", "a"); err != nil {
 				t.Fatal(err)
 			}
@@ -317,14 +317,14 @@ func testSettings(t *testing.T, h Harness) {
 func testInsertDedup(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	fresh := mustInsert(t, s, msg("r", "a", "u1", "first"), msg("r", "b", "u1", "x"), msg("r", "a", "u1", "repeat in batch"),
-		msg("other", "a", "u1", "same ref, other room"))
+	fresh := MustInsert(t, s, Msg("r", "a", "u1", "first"), Msg("r", "b", "u1", "x"), Msg("r", "a", "u1", "repeat in batch"),
+		Msg("other", "a", "u1", "same ref, other room"))
 	if !slices.Equal(fresh, []bool{true, true, false, true}) {
 		t.Fatalf("fresh = %v", fresh)
 	}
 	// A resend is acknowledged (fresh false) and changes nothing.
 	clk.Advance(time.Second)
-	if fresh := mustInsert(t, s, msg("r", "a", "u2", "resent")); !slices.Equal(fresh, []bool{false}) {
+	if fresh := MustInsert(t, s, Msg("r", "a", "u2", "resent")); !slices.Equal(fresh, []bool{false}) {
 		t.Fatalf("resend fresh = %v", fresh)
 	}
 	m, err := s.MessageByRef(ctx, "r", "a")
@@ -343,9 +343,9 @@ func testInsertDedup(t *testing.T, h Harness) {
 	}
 
 	// A server id used by another message fails the whole batch.
-	dup := msg("r", "c", "u1", "x")
+	dup := Msg("r", "c", "u1", "x")
 	dup.ID = m.ID
-	if _, err := s.InsertMessages(ctx, []chat.Message{msg("r", "d", "u1", "x"), dup}); !errors.Is(err, chat.ErrConflict) {
+	if _, err := s.InsertMessages(ctx, []chat.Message{Msg("r", "d", "u1", "x"), dup}); !errors.Is(err, chat.ErrConflict) {
 		t.Fatalf("id collision: err = %v, want ErrConflict", err)
 	}
 	for _, ref := range []string{"c", "d"} {
@@ -371,13 +371,13 @@ func testHistory(t *testing.T, h Harness) {
 	s, clk := h.open(t)
 	// m0..m9, one ms apart, then e0..e4 all in one millisecond.
 	for i := range 10 {
-		mustInsert(t, s, msg("r", fmt.Sprint("m", i), "u", "x"))
+		MustInsert(t, s, Msg("r", fmt.Sprint("m", i), "u", "x"))
 		clk.Advance(time.Millisecond)
 	}
 	for i := range 5 {
-		mustInsert(t, s, msg("r", fmt.Sprint("e", i), "u", "x"))
+		MustInsert(t, s, Msg("r", fmt.Sprint("e", i), "u", "x"))
 	}
-	mustInsert(t, s, msg("other", "o", "u", "x"))
+	MustInsert(t, s, Msg("other", "o", "u", "x"))
 	if _, err := s.DeleteMessage(ctx, "r", "m5", "u"); err != nil {
 		t.Fatal(err)
 	}
@@ -410,8 +410,8 @@ func testHistory(t *testing.T, h Harness) {
 			if c.err != nil {
 				return
 			}
-			if got == nil || !slices.Equal(refs(got), c.want) {
-				t.Fatalf("got %v, want %v", refs(got), c.want)
+			if got == nil || !slices.Equal(Refs(got), c.want) {
+				t.Fatalf("got %v, want %v", Refs(got), c.want)
 			}
 		})
 	}
@@ -423,7 +423,7 @@ func testHistory(t *testing.T, h Harness) {
 func testReactions(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	mustInsert(t, s, msg("r", "a", "author", "hi"))
+	MustInsert(t, s, Msg("r", "a", "author", "hi"))
 	steps := []struct {
 		user string
 		kind int
@@ -469,7 +469,7 @@ func testReactions(t *testing.T, h Harness) {
 func testConcurrentToggles(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, _ := h.open(t)
-	mustInsert(t, s, msg("r", "a", "author", "hi"))
+	MustInsert(t, s, Msg("r", "a", "author", "hi"))
 	const users = 24
 	round := func() {
 		var wg sync.WaitGroup
@@ -506,7 +506,7 @@ func testConcurrentToggles(t *testing.T, h Harness) {
 func testDelete(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	mustInsert(t, s, msg("r", "a", "author", "hi"))
+	MustInsert(t, s, Msg("r", "a", "author", "hi"))
 	if _, err := s.DeleteMessage(ctx, "r", "a", "intruder"); !errors.Is(err, chat.ErrForbidden) {
 		t.Fatalf("not the author: %v", err)
 	}
@@ -526,10 +526,10 @@ func testDelete(t *testing.T, h Harness) {
 		t.Fatalf("unknown: %v", err)
 	}
 	if h, err := s.History(ctx, "r", chat.Cursor{}, 10); err != nil || len(h) != 0 {
-		t.Fatalf("history shows a deleted message: %v %v", refs(h), err)
+		t.Fatalf("history shows a deleted message: %v %v", Refs(h), err)
 	}
 	// A resend of a deleted message's id is acknowledged, not revived.
-	if fresh := mustInsert(t, s, msg("r", "a", "author", "again")); fresh[0] {
+	if fresh := MustInsert(t, s, Msg("r", "a", "author", "again")); fresh[0] {
 		t.Fatal("resend revived a deleted message")
 	}
 	if c, err := s.Counts(ctx); err != nil || c.Messages != 1 || c.Deleted != 1 {
@@ -546,7 +546,7 @@ func testPayloadBytes(t *testing.T, h Harness) {
 	}
 	cases := map[string][]byte{"all bytes": all, "empty": {}, "invalid utf-8": {0xff, 0xfe, 'a'}, "nul": {0, 0, 0}}
 	for ref, p := range cases {
-		mustInsert(t, s, chat.Message{Room: "r", RefID: ref, UserID: "u", Payload: p})
+		MustInsert(t, s, chat.Message{Room: "r", RefID: ref, UserID: "u", Payload: p})
 		m, err := s.MessageByRef(ctx, "r", ref)
 		if err != nil || !bytes.Equal(m.Payload, p) || m.Payload == nil {
 			t.Fatalf("%s: got %q, %v; want %q", ref, m.Payload, err, p)

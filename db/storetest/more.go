@@ -56,7 +56,7 @@ func testMetacharacters(t *testing.T, h Harness) {
 			t.Fatalf("%q: setting %q err %v", m, v, err)
 		}
 		msg := chat.Message{ID: id, Room: "room" + m, RefID: "ref" + m, UserID: "user" + m, Payload: []byte("text" + m)}
-		mustInsert(t, s, msg)
+		MustInsert(t, s, msg)
 		if _, err := s.ToggleReaction(ctx, msg.Room, msg.RefID, "reactor"+m, 1); err != nil {
 			t.Fatalf("%q: %v", m, err)
 		}
@@ -69,10 +69,10 @@ func testMetacharacters(t *testing.T, h Harness) {
 			t.Fatalf("%q: by id %+v, %v", m, byID, err)
 		}
 		if h, err := s.History(ctx, msg.Room, chat.Cursor{}, 10); err != nil || len(h) != 1 || h[0].RefID != msg.RefID {
-			t.Fatalf("%q: history %v, %v", m, refs(h), err)
+			t.Fatalf("%q: history %v, %v", m, Refs(h), err)
 		}
 		if h, err := s.History(ctx, msg.Room, chat.Cursor{BeforeRef: msg.RefID}, 10); err != nil || len(h) != 0 {
-			t.Fatalf("%q: history before the only message: %v %v", m, refs(h), err)
+			t.Fatalf("%q: history before the only message: %v %v", m, Refs(h), err)
 		}
 	}
 	// Each lookup matched only itself: one row per case everywhere.
@@ -143,7 +143,7 @@ func testGroupCommit(t *testing.T, h Harness) {
 			for i := range each {
 				ref := fmt.Sprintf("g%d-%d", g, i)
 				acks.Add(1)
-				err := w.Submit(msg("r", ref, fmt.Sprint("u", g), "x"), func(f bool, err error) {
+				err := w.Submit(Msg("r", ref, fmt.Sprint("u", g), "x"), func(f bool, err error) {
 					defer acks.Done()
 					switch {
 					case err != nil:
@@ -177,7 +177,7 @@ func testGroupCommit(t *testing.T, h Harness) {
 	}
 	// Resends through the writer are acknowledged, not stored again.
 	done := make(chan bool, 1)
-	if err := w.Submit(msg("r", "g0-0", "u0", "again"), func(f bool, err error) { done <- f && err == nil }); err != nil {
+	if err := w.Submit(Msg("r", "g0-0", "u0", "again"), func(f bool, err error) { done <- f && err == nil }); err != nil {
 		t.Fatal(err)
 	}
 	if <-done {
@@ -186,7 +186,7 @@ func testGroupCommit(t *testing.T, h Harness) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Submit(msg("r", "late", "u", "x"), nil); !errors.Is(err, batch.ErrClosed) {
+	if err := w.Submit(Msg("r", "late", "u", "x"), nil); !errors.Is(err, batch.ErrClosed) {
 		t.Fatalf("Submit after Close: %v", err)
 	}
 	if c, err := s.Counts(ctx); err != nil || c.Messages != senders*each {
@@ -199,12 +199,12 @@ func testGroupCommit(t *testing.T, h Harness) {
 func testRowFault(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, _ := h.open(t)
-	mustInsert(t, s, chat.Message{ID: "taken", Room: "r", RefID: "first", UserID: "u"})
+	MustInsert(t, s, chat.Message{ID: "taken", Room: "r", RefID: "first", UserID: "u"})
 	const n = 10
 	w := batch.NewWriter(s, batch.Config{MaxBatch: n, MaxDelay: time.Minute})
 	results := make(chan error, n)
 	for i := range n {
-		m := msg("r", fmt.Sprint("m", i), "u", "x")
+		m := Msg("r", fmt.Sprint("m", i), "u", "x")
 		if i == 4 {
 			m.ID = "taken"
 		}

@@ -54,9 +54,9 @@ func allEvents(tb testing.TB, s chat.Store, room string, page int) []chat.Event 
 func testSeq(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	batch1 := []chat.Message{msg("r", "a", "author", "first"), msg("r", "b", "u2", "second"),
-		msg("r", "a", "author", "repeat in batch"), msg("other", "a", "u1", "other room")}
-	if fresh := mustInsert(t, s, batch1...); !slices.Equal(fresh, []bool{true, true, false, true}) {
+	batch1 := []chat.Message{Msg("r", "a", "author", "first"), Msg("r", "b", "u2", "second"),
+		Msg("r", "a", "author", "repeat in batch"), Msg("other", "a", "u1", "other room")}
+	if fresh := MustInsert(t, s, batch1...); !slices.Equal(fresh, []bool{true, true, false, true}) {
 		t.Fatalf("fresh = %v", fresh)
 	}
 	var seqs, evs []int64
@@ -67,15 +67,15 @@ func testSeq(t *testing.T, h Harness) {
 		t.Fatalf("Seq %v EventSeq %v; want [1 2 1 1] and [1 2 0 1]", seqs, evs)
 	}
 	clk.Advance(time.Second)
-	resend := []chat.Message{msg("r", "b", "u2", "resent"), msg("r", "c", "u2", "third")}
-	mustInsert(t, s, resend...)
+	resend := []chat.Message{Msg("r", "b", "u2", "resent"), Msg("r", "c", "u2", "third")}
+	MustInsert(t, s, resend...)
 	if resend[0].Seq != 2 || resend[0].EventSeq != 0 || resend[1].Seq != 3 {
 		t.Fatalf("resend got Seq %d EventSeq %d, next message %d; want 2, 0, 3", resend[0].Seq, resend[0].EventSeq, resend[1].Seq)
 	}
 	// A failed batch takes no number.
-	dup := msg("r", "d", "u2", "x")
+	dup := Msg("r", "d", "u2", "x")
 	dup.ID = batch1[0].ID
-	if _, err := s.InsertMessages(ctx, []chat.Message{msg("r", "e", "u2", "x"), dup}); !errors.Is(err, chat.ErrConflict) {
+	if _, err := s.InsertMessages(ctx, []chat.Message{Msg("r", "e", "u2", "x"), dup}); !errors.Is(err, chat.ErrConflict) {
 		t.Fatalf("id collision: %v", err)
 	}
 	for _, ref := range []string{"a", "b", "c"} {
@@ -145,12 +145,12 @@ func testSeq(t *testing.T, h Harness) {
 		t.Fatalf("EventsAfter past the end = %v, %v", es, err)
 	}
 	ms, err := s.MessagesAfter(ctx, "r", 0, 10)
-	if err != nil || !slices.Equal(refs(ms), []string{"a", "b", "c"}) || len(ms[0].Payload) != 0 || ms[0].DeletedAt == nil ||
+	if err != nil || !slices.Equal(Refs(ms), []string{"a", "b", "c"}) || len(ms[0].Payload) != 0 || ms[0].DeletedAt == nil ||
 		ms[1].Seq != 2 || len(ms[1].Reactions) != 1 {
 		t.Fatalf("MessagesAfter(0) = %+v, %v", ms, err)
 	}
-	if ms, err := s.MessagesAfter(ctx, "r", 1, 1); err != nil || !slices.Equal(refs(ms), []string{"b"}) {
-		t.Fatalf("MessagesAfter(1, 1) = %v, %v", refs(ms), err)
+	if ms, err := s.MessagesAfter(ctx, "r", 1, 1); err != nil || !slices.Equal(Refs(ms), []string{"b"}) {
+		t.Fatalf("MessagesAfter(1, 1) = %v, %v", Refs(ms), err)
 	}
 	for _, limit := range []int{0, chat.MaxEventsLimit + 1} {
 		if _, err := s.EventsAfter(ctx, "r", 0, limit); !errors.Is(err, chat.ErrInvalid) {
@@ -168,8 +168,8 @@ func testSeq(t *testing.T, h Harness) {
 func testDeleteErases(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	orig := msg("r", "a", "author", "secret text")
-	mustInsert(t, s, orig, msg("r", "b", "author", "kept"))
+	orig := Msg("r", "a", "author", "secret text")
+	MustInsert(t, s, orig, Msg("r", "b", "author", "kept"))
 	if _, err := s.ToggleReaction(ctx, "r", "a", "u1", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -203,8 +203,8 @@ func testDeleteErases(t *testing.T, h Harness) {
 		t.Fatalf("EachMessage: %v (seen %v)", err, seen)
 	}
 	// A resend through the store and through the writer.
-	again := []chat.Message{msg("r", "a", "author", "secret text")}
-	if fresh := mustInsert(t, s, again...); fresh[0] || again[0].Seq != 1 {
+	again := []chat.Message{Msg("r", "a", "author", "secret text")}
+	if fresh := MustInsert(t, s, again...); fresh[0] || again[0].Seq != 1 {
 		t.Fatalf("resend of a deleted id: fresh %v, Seq %d", fresh[0], again[0].Seq)
 	}
 	w := batch.NewWriter(s, batch.Config{Now: clk.Now})
@@ -215,7 +215,7 @@ func testDeleteErases(t *testing.T, h Harness) {
 		err   error
 	}
 	ch := make(chan answer, 1)
-	if err := w.SubmitMessage(msg("r", "a", "author", "secret text"), func(m chat.Message, fresh bool, err error) {
+	if err := w.SubmitMessage(Msg("r", "a", "author", "secret text"), func(m chat.Message, fresh bool, err error) {
 		ch <- answer{m, fresh, err}
 	}); err != nil {
 		t.Fatal(err)
@@ -301,7 +301,7 @@ func testSeqConcurrentNodes(t *testing.T, h Harness) {
 					room := rooms[(b+i)%2]
 					// Every node sends the same refs: each is stored once,
 					// by whichever node commits it first.
-					ms = append(ms, msg(room, fmt.Sprintf("m%d-%d", b, i), "author", fmt.Sprint("from ", n)))
+					ms = append(ms, Msg(room, fmt.Sprintf("m%d-%d", b, i), "author", fmt.Sprint("from ", n)))
 				}
 				fresh, err := s.InsertMessages(ctx, ms)
 				if err != nil {
@@ -374,7 +374,7 @@ func testSeqConcurrentNodes(t *testing.T, h Harness) {
 func testWriterToggles(t *testing.T, h Harness) {
 	ctx := context.Background()
 	s, clk := h.open(t)
-	mustInsert(t, s, msg("r", "target", "author", "react to me"))
+	MustInsert(t, s, Msg("r", "target", "author", "react to me"))
 	log := &BatchLog{}
 	w := batch.NewWriter(s, batch.Config{OnBatch: log.On, Now: clk.Now})
 	const users, rounds = 16, 2
@@ -410,7 +410,7 @@ func testWriterToggles(t *testing.T, h Harness) {
 						return
 					}
 					// A message beside the toggles, not waited for.
-					if err := w.SubmitMessage(msg("r", fmt.Sprintf("%s-%d-%d", user, r, kind), user, "x"),
+					if err := w.SubmitMessage(Msg("r", fmt.Sprintf("%s-%d-%d", user, r, kind), user, "x"),
 						func(m chat.Message, fresh bool, err error) {
 							if err != nil || !fresh {
 								t.Errorf("message: fresh %v, %v", fresh, err)
@@ -481,7 +481,7 @@ func testWriterToggles(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 	}
-	check(w2.Submit(msg("r", "new", "author", "fresh"), func(_ bool, err error) { errs <- err }))
+	check(w2.Submit(Msg("r", "new", "author", "fresh"), func(_ bool, err error) { errs <- err }))
 	check(w2.SubmitToggle("r", "new", "u1", 3, func(m chat.Message, err error) { toggled = m; errs <- err }))
 	check(w2.SubmitToggle("r", "missing", "u1", 3, func(_ chat.Message, err error) {
 		if !errors.Is(err, chat.ErrNotFound) {
@@ -491,7 +491,7 @@ func testWriterToggles(t *testing.T, h Harness) {
 		}
 		errs <- err
 	}))
-	check(w2.Submit(msg("r", "after", "author", "x"), func(_ bool, err error) { errs <- err }))
+	check(w2.Submit(Msg("r", "after", "author", "x"), func(_ bool, err error) { errs <- err }))
 	for range 4 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -566,8 +566,8 @@ func testMigrateRoomSeq(t *testing.T, h Harness) {
 		t.Fatalf("LastSeq = %d, %v", last, err)
 	}
 	allEvents(t, s, "r", 3)
-	fresh := []chat.Message{msg("r", "x5", "u", "new"), msg("o", "y2", "u", "new")}
-	mustInsert(t, s, fresh...)
+	fresh := []chat.Message{Msg("r", "x5", "u", "new"), Msg("o", "y2", "u", "new")}
+	MustInsert(t, s, fresh...)
 	if fresh[0].Seq != 5 || fresh[1].Seq != 2 {
 		t.Fatalf("new messages numbered %d and %d, want 5 and 2", fresh[0].Seq, fresh[1].Seq)
 	}
@@ -575,7 +575,7 @@ func testMigrateRoomSeq(t *testing.T, h Harness) {
 		t.Fatalf("toggle after upgrade: %+v, %v", tg, err)
 	}
 	// History keeps its order: by time, ties by stored order.
-	if hist, err := s.History(ctx, "r", chat.Cursor{}, 10); err != nil || !slices.Equal(refs(hist), []string{"x4", "x1", "x5", "x2"}) {
-		t.Fatalf("history after upgrade: %v, %v", refs(hist), err)
+	if hist, err := s.History(ctx, "r", chat.Cursor{}, 10); err != nil || !slices.Equal(Refs(hist), []string{"x4", "x1", "x5", "x2"}) {
+		t.Fatalf("history after upgrade: %v, %v", Refs(hist), err)
 	}
 }
