@@ -309,21 +309,28 @@ func (t *lockTable) fail(key string, cfg Limits, now time.Time) {
 // eighth that would be forgotten first, so that a full table costs one
 // sort per max/8 new keys rather than a scan per key.
 func (t *lockTable) evict(now time.Time) {
-	for k, e := range t.m {
-		if !now.Before(e.forgetAt) {
-			delete(t.m, k)
+	evictBounded(t.m, t.max, now, func(e *lockout) time.Time { return e.forgetAt })
+}
+
+// evictBounded deletes the entries of m whose end (when they may be
+// forgotten) has come and, if m still holds bound or more, the ones that
+// end first: evictCount of them.
+func evictBounded[V any](m map[string]V, bound int, now time.Time, end func(V) time.Time) {
+	for k, v := range m {
+		if !now.Before(end(v)) {
+			delete(m, k)
 		}
 	}
-	if len(t.m) < t.max {
+	if len(m) < bound {
 		return
 	}
-	keys := make([]string, 0, len(t.m))
-	for k := range t.m {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b string) int { return t.m[a].forgetAt.Compare(t.m[b].forgetAt) })
-	for _, k := range keys[:evictCount(t.max, len(t.m))] {
-		delete(t.m, k)
+	slices.SortFunc(keys, func(a, b string) int { return end(m[a]).Compare(end(m[b])) })
+	for _, k := range keys[:evictCount(bound, len(m))] {
+		delete(m, k)
 	}
 }
 
@@ -384,20 +391,5 @@ func (t *counterTable) add(key string, window time.Duration, now time.Time) {
 // oldest eighth. Memory stays bounded; the price is that a flood of fresh
 // keys can make the limiter forget the oldest counts early.
 func (t *counterTable) evict(window time.Duration, now time.Time) {
-	for k, c := range t.m {
-		if !now.Before(c.start.Add(window)) {
-			delete(t.m, k)
-		}
-	}
-	if len(t.m) < t.max {
-		return
-	}
-	keys := make([]string, 0, len(t.m))
-	for k := range t.m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b string) int { return t.m[a].start.Compare(t.m[b].start) })
-	for _, k := range keys[:evictCount(t.max, len(t.m))] {
-		delete(t.m, k)
-	}
+	evictBounded(t.m, t.max, now, func(c counter) time.Time { return c.start.Add(window) })
 }
