@@ -164,22 +164,6 @@ func checkBindgen(cm wazero.CompiledModule) error {
 	return checkExports(cm, bindgenExports)
 }
 
-// checkExports checks function exports by name and signature, in order.
-func checkExports(cm wazero.CompiledModule, want []abiExport) error {
-	fns := cm.ExportedFunctions()
-	for _, e := range want {
-		def, ok := fns[e.name]
-		if !ok {
-			return badModule(fmt.Sprintf("module lacks export %q", e.name))
-		}
-		if !sameTypes(def.ParamTypes(), e.params) || !sameTypes(def.ResultTypes(), e.results) {
-			return badModule(fmt.Sprintf("export %q has signature %s, want %s", e.name,
-				signature(def.ParamTypes(), def.ResultTypes()), signature(e.params, e.results)))
-		}
-	}
-	return nil
-}
-
 // jsKind is the kind of object a handle stands for.
 type jsKind uint8
 
