@@ -64,6 +64,18 @@ type Conn struct {
 	// spare is the writer's second queue array, kept between writers so
 	// that a busy socket's queue does not regrow from nothing each burst.
 	spare []*Frame
+	// linger is the hub's clock for busy sockets' writers (linger.go);
+	// nil: the writer always exits when the queue empties. starts counts
+	// writer starts in linger's period startEpoch. lingering is set while
+	// the writer parks on empty queues, active when it wrote since the
+	// last tick, parked while it waits on wake for more frames.
+	linger     *lingerClock
+	starts     int
+	startEpoch uint32
+	lingering  bool
+	active     bool
+	parked     bool
+	wake       chan struct{}
 
 	room   *room
 	joined atomic.Bool
@@ -101,27 +113,83 @@ func (c *Conn) enqueue(f *Frame) (ok, overflow bool) {
 	c.bytes += len(f.Data)
 	start := !c.writing
 	c.writing = true
+	if start && c.linger != nil {
+		if e := c.linger.epoch.Load(); c.startEpoch != e {
+			c.startEpoch, c.starts = e, 0
+		}
+		c.starts++
+	}
+	wake := c.parked
+	c.parked = false
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
+	} else if wake {
+		c.wake <- struct{}{} // never blocks: one send per park, buffer of one
 	}
 	return true, false
 }
 
+// lingers reports whether the writer should park on an empty queue rather
+// than exit (linger.go): it starts to once the socket is busy, and stops
+// after a whole period without a write. ticked says the clock woke the
+// writer. c.mu is held.
+func (c *Conn) lingers(ticked bool) bool {
+	if c.linger == nil {
+		return false
+	}
+	if ticked {
+		if !c.active {
+			c.lingering = false
+			return false
+		}
+		c.active = false
+	}
+	if !c.lingering {
+		c.lingering = c.starts >= c.linger.after && c.startEpoch == c.linger.epoch.Load()
+	}
+	return c.lingering
+}
+
 // writeLoop drains the queue into the transport, then exits: the next
-// enqueue starts another. Everything queued since the last write goes out
-// in one call when the transport is a BatchTransport (one syscall for the
-// lot), else frame by frame. Starting a goroutine per burst costs about
-// what waking a parked one did, and an idle socket keeps no stack for it
-// (issue 17, bench load --idle).
+// enqueue starts another, so an idle socket keeps no stack for it (issue
+// 17, bench load --idle). A busy socket's writer parks instead, until more
+// frames come or the linger clock ticks (linger.go). Everything queued
+// since the last write goes out in one call when the transport is a
+// BatchTransport (one syscall for the lot), else frame by frame.
 func (c *Conn) writeLoop() {
 	bt, _ := c.t.(BatchTransport)
 	c.mu.Lock()
 	batch := c.spare
 	c.spare = nil
+	ticked := false // woken by the clock
 	for {
+		if !c.closed && len(c.queue) == 0 && c.lingers(ticked) {
+			ticked = false
+			if c.wake == nil {
+				c.wake = make(chan struct{}, 1)
+			}
+			tick := c.linger.park()
+			c.parked = true
+			c.mu.Unlock()
+			select {
+			case <-c.wake:
+			case <-tick:
+				ticked = true
+			}
+			c.mu.Lock()
+			if c.parked {
+				c.parked = false
+			} else if ticked {
+				// Whoever cleared parked sends once; take it unlocked.
+				c.mu.Unlock()
+				<-c.wake
+				c.mu.Lock()
+			}
+			continue
+		}
 		if c.closed || len(c.queue) == 0 {
-			c.writing = false
+			c.writing, c.lingering = false, false
 			// A burst's worth is not kept by an idle socket.
 			if cap(c.queue) > keepQueueCap {
 				c.queue = nil
@@ -134,6 +202,7 @@ func (c *Conn) writeLoop() {
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.bytes = 0
+		ticked, c.active = false, true
 		c.mu.Unlock()
 		err := c.write(bt, batch)
 		// Let go of the frames before waiting for more.
@@ -176,7 +245,12 @@ func (c *Conn) Disconnect(d Disconnect) {
 	c.closed = true
 	c.queue = nil
 	c.bytes = 0
+	wake := c.parked
+	c.parked = false
 	c.mu.Unlock()
+	if wake {
+		c.wake <- struct{}{}
+	}
 	c.t.Close(d.Code, d.Reason)
 }
 

@@ -308,3 +308,125 @@ func TestIdleSocketsHoldNoWriter(t *testing.T) {
 	}
 	waitWriters(t, 0, conns...)
 }
+
+// parked reports whether c's writer waits for frames.
+func parked(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parked
+}
+
+// TestBusyWriterLingers: a socket whose writer started the clock's after
+// times in one period keeps it parked between frames; the same goroutine
+// writes what comes next, in order; a tick ends it after a whole period
+// without a write, and the next period starts counting again.
+func TestBusyWriterLingers(t *testing.T) {
+	k := newLingerClock(time.Hour, 3) // ticks only by hand
+	tr := newRec(t, false)
+	c := newTestConn(tr, 1<<20)
+	c.linger = k
+	for i := 0; i < 2; i++ { // two starts: not busy yet
+		c.enqueue(seqFrame(i))
+		waitWriters(t, 0, c)
+	}
+	c.enqueue(seqFrame(2)) // the third start: the writer parks
+	waitFor(t, "the writer parks", func() bool { return parked(c) })
+	for i := 3; i < 100; i++ {
+		c.enqueue(seqFrame(i))
+		if i%10 == 0 {
+			waitFor(t, "the writer parks again", func() bool { return parked(c) && len(tr.written()) == i+1 })
+			if w := writers(c); w != 1 {
+				t.Fatalf("%d writers after frame %d, want the one parked", w, i)
+			}
+		}
+	}
+	waitFor(t, "100 frames written", func() bool { return len(tr.written()) == 100 })
+	c.mu.Lock()
+	starts := c.starts
+	c.mu.Unlock()
+	if starts != 3 {
+		t.Fatalf("%d writer starts for 100 frames, want 3", starts)
+	}
+	inOrder(t, tr.written(), 100)
+
+	k.tick() // frames came in the period that ended: it stays
+	waitFor(t, "the writer takes the tick and parks", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.parked && !c.active
+	})
+	if w := writers(c); w != 1 {
+		t.Fatalf("%d writers after a busy period, want the one parked", w)
+	}
+	k.tick() // nothing came in this one: the writer exits
+	waitWriters(t, 0, c)
+	c.enqueue(seqFrame(100)) // a new period: one start is not busy
+	waitWriters(t, 0, c)
+	inOrder(t, tr.written(), 101)
+	c.Disconnect(DisconnectShutdown)
+}
+
+// TestParkedWriterEndsOnClose: closing a socket ends its parked writer at
+// once, and a frame that races the close is written or refused, never
+// lost in a writer that no longer runs.
+func TestParkedWriterEndsOnClose(t *testing.T) {
+	k := newLingerClock(time.Hour, 1)
+	var all []*Conn
+	for round := 0; round < 50; round++ {
+		tr := newRec(t, false)
+		c := newTestConn(tr, 1<<20)
+		c.linger = k
+		all = append(all, c)
+		c.enqueue(seqFrame(0))
+		waitFor(t, "the writer parks", func() bool { return parked(c) })
+		done := make(chan int)
+		go func() {
+			n := 1
+			for ; n < 200; n++ {
+				if ok, _ := c.enqueue(seqFrame(n)); !ok {
+					break
+				}
+				if n%7 == 0 {
+					runtime.Gosched()
+				}
+				if n%50 == 0 {
+					k.tick() // ticks race the frames too
+				}
+			}
+			done <- n
+		}()
+		if round%2 == 0 {
+			runtime.Gosched()
+		}
+		c.Disconnect(DisconnectShutdown)
+		accepted := <-done
+		waitWriters(t, 0, c)
+		got := tr.written()
+		if len(got) > accepted {
+			t.Fatalf("round %d: %d frames written, only %d accepted", round, len(got), accepted)
+		}
+		for i, s := range got {
+			if int(s) != i {
+				t.Fatalf("round %d: frame %d is %d", round, i, s)
+			}
+		}
+	}
+	waitWriters(t, 0, all...)
+}
+
+// TestLingerClockStops: the clock's goroutine runs while writers park and
+// stops after a period in which none did; a writer that parks later
+// starts it again, and that writer's period still ends.
+func TestLingerClockStops(t *testing.T) {
+	k := newLingerClock(5*time.Millisecond, 1)
+	tr := newRec(t, false)
+	c := newTestConn(tr, 1<<20)
+	c.linger = k
+	for round := 0; round < 3; round++ {
+		c.enqueue(seqFrame(round))
+		waitWriters(t, 0, c) // parked, then ended by a tick
+		waitFor(t, "the clock stops", func() bool { return !k.running.Load() })
+	}
+	inOrder(t, tr.written(), 3)
+	c.Disconnect(DisconnectShutdown)
+}

@@ -131,6 +131,9 @@ type Hub struct {
 	// cluster is set once before serving (SetCluster); nil is one node.
 	cluster Cluster
 
+	// linger lets busy sockets' writers park between frames (linger.go).
+	linger *lingerClock
+
 	fallback     codec.Source
 	fallbackOnce sync.Once
 	stats        struct{ fallbacks, roomCap, violations atomic.Int64 }
@@ -173,6 +176,7 @@ func New(cfg Config, src codec.Source, store chat.MessageStore, writer chat.Pers
 		sessions: make(map[string]map[*Conn]struct{}),
 		held:     make(map[string]map[*room]*hold),
 		budgets:  budgets{m: make(map[string]*budget)},
+		linger:   newLingerClock(lingerPeriod, lingerAfter),
 		fallback: codec.NewGoSource(),
 	}
 }
@@ -238,6 +242,7 @@ func (h *Hub) Join(ctx context.Context, roomName string, c *Conn) error {
 		return err
 	}
 	c.maxBytes = h.cfg.SendQueueBytes
+	c.linger = h.linger
 	c.room = r
 	h.mu.Lock()
 	if h.sessions[c.SessionKey] == nil {
