@@ -58,7 +58,11 @@ func noRateLimits(c *app.Config) {
 
 type user struct {
 	ID, Name, Token string
+	Email           string // set by signUp
 }
+
+// testPassword is the password signUp gives every user.
+const testPassword = "correct horse battery"
 
 var userSeq atomic.Int64
 
@@ -71,15 +75,22 @@ func (s *server) signUp(name string) user {
 			ID string `json:"id"`
 		} `json:"user"`
 	}
-	status := s.do("POST", "/api/auth/sign-up/email", "", map[string]any{"name": name, "email": email, "password": "correct horse battery"}, &out)
+	status := s.do("POST", "/api/auth/sign-up/email", "", map[string]any{"name": name, "email": email, "password": testPassword}, &out)
 	if status != 200 || out.Token == "" {
 		s.t.Fatalf("sign-up %s: %d", name, status)
 	}
-	return user{ID: out.User.ID, Name: name, Token: out.Token}
+	return user{ID: out.User.ID, Name: name, Token: out.Token, Email: email}
 }
 
 // do sends a JSON request with a Bearer token and decodes the reply.
 func (s *server) do(method, path, token string, body any, out any) int {
+	s.t.Helper()
+	st, _ := s.doHeader(method, path, token, body, out, "")
+	return st
+}
+
+// doHeader is do that also returns the reply's header named header.
+func (s *server) doHeader(method, path, token string, body any, out any, header string) (int, string) {
 	s.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -106,7 +117,7 @@ func (s *server) do(method, path, token string, body any, out any) int {
 			s.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header.Get(header)
 }
 
 // client is a real WebSocket client speaking packets through the Go codec.

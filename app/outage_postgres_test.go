@@ -246,6 +246,23 @@ func TestFaultPostgresOutageUnderLoad(t *testing.T) {
 	if st := s.do("POST", "/api/messages", watcher.Token, map[string]any{"room": room, "messageId": "http-down", "text": "x"}, &e); st != http.StatusServiceUnavailable {
 		t.Errorf("HTTP post with PostgreSQL stopped: %d %s, want 503", st, e.Code)
 	}
+	// Better Auth's routes: a clear 503 with Retry-After, not a 500 and
+	// not a refusal that would send the user to sign in again.
+	for _, r := range []struct {
+		method, path, token string
+		body                any
+	}{
+		{"POST", "/api/auth/sign-in/email", "", map[string]any{"email": watcher.Email, "password": testPassword}},
+		{"POST", "/api/auth/sign-up/email", "", map[string]any{"name": "late", "email": "late-outage@example.com", "password": testPassword}},
+		{"GET", "/api/auth/get-session", watcher.Token, nil},
+		{"GET", "/api/auth/list-sessions", watcher.Token, nil},
+	} {
+		e.Code = ""
+		st, retry := s.doHeader(r.method, r.path, r.token, r.body, &e, "Retry-After")
+		if st != http.StatusServiceUnavailable || retry == "" || e.Code == "" {
+			t.Errorf("%s %s with PostgreSQL stopped: %d %q Retry-After %q, want 503 with a code and Retry-After", r.method, r.path, st, e.Code, retry)
+		}
+	}
 	_, resp, err := websocket.DefaultDialer.Dial(s.ws+"/ws/"+room, http.Header{"Authorization": {"Bearer " + watcher.Token}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		status := 0
@@ -288,6 +305,14 @@ func TestFaultPostgresOutageUnderLoad(t *testing.T) {
 	}
 	if st != http.StatusOK || body["store"] != "postgres" || body["db"] != true {
 		t.Fatalf("health after PostgreSQL restarted: %d %v", st, body)
+	}
+	// The sign-up refused during the outage stored nothing: the address is
+	// free. The watcher signs in again with the password it always had.
+	if st := s.do("POST", "/api/auth/sign-up/email", "", map[string]any{"name": "late", "email": "late-outage@example.com", "password": testPassword}, nil); st != http.StatusOK {
+		t.Errorf("sign-up refused during the outage, sent again after it: %d, want 200", st)
+	}
+	if st := s.do("POST", "/api/auth/sign-in/email", "", map[string]any{"email": watcher.Email, "password": testPassword}, nil); st != http.StatusOK {
+		t.Errorf("sign-in after PostgreSQL restarted: %d, want 200", st)
 	}
 	ctx := context.Background()
 	// A refused id whose commit reached PostgreSQL just as it stopped may

@@ -50,7 +50,7 @@ func TestRenderKinds(t *testing.T) {
 		{"hashing busy", fmt.Errorf("sign up: %w", &auth.BusyError{RetryAfter: 2 * time.Second}), 503, "SERVICE_BUSY", "The server is busy. Please try again shortly.", "2"},
 		{"busy through authFailure", authFailure(&auth.BusyError{RetryAfter: time.Second}), 503, "SERVICE_BUSY", "The server is busy. Please try again shortly.", "1"},
 		{"invalid password", auth.ErrInvalidPassword, 400, "INVALID_PASSWORD", "Invalid password", ""},
-		{"auth failure", authFailure(storeDown), 500, "INTERNAL_SERVER_ERROR", "Internal server error", ""},
+		{"auth failure", authFailure(storeDown), 503, "SERVICE_UNAVAILABLE", "The account store is unavailable. Please try again shortly.", "1"},
 		{"unknown", storeDown, 500, "INTERNAL_SERVER_ERROR", "internal error", ""},
 		{"echo 404", echo.ErrNotFound, 404, "NOT_FOUND", "no such route", ""},
 		{"body too large", &http.MaxBytesError{Limit: 1}, 413, "PAYLOAD_TOO_LARGE", "request body too large", ""},
