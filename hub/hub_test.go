@@ -139,6 +139,17 @@ func (e *testEnv) sendRaw(c *Conn, data []byte) {
 	}
 }
 
+// settle waits until c's room has run everything queued to it before this
+// call, so that a test may move its clock without racing the room.
+func (e *testEnv) settle(c *Conn) {
+	e.t.Helper()
+	done := make(chan struct{})
+	if err := c.room.send(context.Background(), func() { close(done) }); err != nil {
+		e.t.Fatal(err)
+	}
+	<-done
+}
+
 // next waits for the next packet matching keep, skipping others.
 func next(t *testing.T, ft *fakeTransport, keep func(codec.Packet) bool) codec.Packet {
 	t.Helper()
