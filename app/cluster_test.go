@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -223,11 +224,25 @@ func TestClusterNATSRestartUnderLoad(t *testing.T) {
 		t.Fatal("/health never said degraded while NATS was down")
 	}
 	var orders [2][]string
+	var others []string // Messages not from the load, such as notices
 	for k, c := range []*client{ac, bc} {
 		seen := map[string]bool{}
 		for len(orders[k]) < total {
-			p := c.next(kind(codec.KindMessage))
+			p, ok := c.within(10*time.Second, kind(codec.KindMessage))
+			if !ok {
+				// Say what is missing and what each node's broker did, so
+				// a rare failure here can be explained from the log.
+				var missing []string
+				for i := 0; i < total; i++ {
+					if id := fmt.Sprintf("l-%03d", i); !seen[id] {
+						missing = append(missing, id)
+					}
+				}
+				t.Fatalf("socket %d (node %d): no Message for 10 s after %d of %d; missing %v; other Messages %q\nnode 0:\n%s\nnode 1:\n%s",
+					k, k, len(orders[k]), total, missing, others, clusterMetrics(t, a), clusterMetrics(t, b))
+			}
 			if p.MessageID == nil || !strings.HasPrefix(*p.MessageID, "l-") {
+				others = append(others, fmt.Sprintf("socket %d: %q", k, p.Payload))
 				continue
 			}
 			if seen[*p.MessageID] {
@@ -332,3 +347,21 @@ func closedWithin(c *client, limit time.Duration) <-chan struct{} {
 
 // sessionKeyOf is the key the hub files u's sockets under (the token hash).
 func sessionKeyOf(u user) string { return chat.HashToken(u.Token) }
+
+// clusterMetrics is a node's wasmchannel_cluster_* lines from /metrics.
+func clusterMetrics(t *testing.T, s *server) string {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "wasmchannel_cluster_") {
+			out = append(out, "  "+line)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -165,7 +165,17 @@ func (c *client) raw(data []byte) {
 
 func (c *client) next(keep func(codec.Packet) bool) codec.Packet {
 	c.t.Helper()
-	timeout := time.After(10 * time.Second)
+	p, ok := c.within(10*time.Second, keep)
+	if !ok {
+		c.t.Fatal("timed out waiting for a packet")
+	}
+	return p
+}
+
+// within is next with its own limit; false means none came within d.
+func (c *client) within(d time.Duration, keep func(codec.Packet) bool) (codec.Packet, bool) {
+	c.t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case p, ok := <-c.in:
@@ -173,10 +183,10 @@ func (c *client) next(keep func(codec.Packet) bool) codec.Packet {
 				c.t.Fatalf("connection ended: %v", <-c.err)
 			}
 			if keep == nil || keep(p) {
-				return p
+				return p, true
 			}
 		case <-timeout:
-			c.t.Fatal("timed out waiting for a packet")
+			return codec.Packet{}, false
 		}
 	}
 }
