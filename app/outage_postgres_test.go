@@ -240,11 +240,11 @@ func TestFaultPostgresOutageUnderLoad(t *testing.T) {
 	}
 	// A valid session cannot be checked: 503 (retry), not 401 (sign in).
 	var e struct{ Code string }
-	if st := s.do("GET", "/api/messages?room="+room, watcher.Token, nil, &e); st != http.StatusServiceUnavailable {
-		t.Errorf("history with PostgreSQL stopped: %d %s, want 503", st, e.Code)
+	if st, retry := s.doHeader("GET", "/api/messages?room="+room, watcher.Token, nil, &e, "Retry-After"); st != http.StatusServiceUnavailable || retry == "" {
+		t.Errorf("history with PostgreSQL stopped: %d %s Retry-After %q, want 503 with Retry-After", st, e.Code, retry)
 	}
-	if st := s.do("POST", "/api/messages", watcher.Token, map[string]any{"room": room, "messageId": "http-down", "text": "x"}, &e); st != http.StatusServiceUnavailable {
-		t.Errorf("HTTP post with PostgreSQL stopped: %d %s, want 503", st, e.Code)
+	if st, retry := s.doHeader("POST", "/api/messages", watcher.Token, map[string]any{"room": room, "messageId": "http-down", "text": "x"}, &e, "Retry-After"); st != http.StatusServiceUnavailable || retry == "" {
+		t.Errorf("HTTP post with PostgreSQL stopped: %d %s Retry-After %q, want 503 with Retry-After", st, e.Code, retry)
 	}
 	// Better Auth's routes: a clear 503 with Retry-After, not a 500 and
 	// not a refusal that would send the user to sign in again.

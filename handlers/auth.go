@@ -190,7 +190,7 @@ func (h *authRoutes) signOut(c echo.Context) error {
 		return badRequest("VALIDATION_ERROR", b.message())
 	}
 	if err := h.svc.SignOut(c.Request()); err != nil {
-		return storeDown("FAILED_TO_SIGN_OUT", "Failed to sign out: the account store is unavailable. Please try again shortly.", err)
+		return unavailable("FAILED_TO_SIGN_OUT", "Failed to sign out: the account store is unavailable. Please try again shortly.", err)
 	}
 	h.svc.ClearSessionCookies(c.Response())
 	return c.JSON(http.StatusOK, map[string]bool{"success": true})
@@ -209,7 +209,7 @@ func (h *authRoutes) getSession(c echo.Context) error {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return c.JSON(http.StatusOK, nil)
 	case err != nil:
-		return storeDown("FAILED_TO_GET_SESSION", "Failed to get session: the account store is unavailable. Please try again shortly.", err)
+		return unavailable("FAILED_TO_GET_SESSION", "Failed to get session: the account store is unavailable. Please try again shortly.", err)
 	}
 	if id.Refreshed {
 		h.svc.SetSessionCookie(c.Response(), id.Token, true)
@@ -225,12 +225,7 @@ func authFailure(err error) error {
 	if known(err) {
 		return err
 	}
-	return storeDown("SERVICE_UNAVAILABLE", "The account store is unavailable. Please try again shortly.", err)
-}
-
-// storeDown is the 503 of an auth route whose store failed; cause is logged.
-func storeDown(code, message string, cause error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: code, Message: message, RetryAfter: 1, Cause: cause}
+	return unavailable("SERVICE_UNAVAILABLE", "The account store is unavailable. Please try again shortly.", err)
 }
 
 // originError is the 403 for a failed Origin, callback or CSRF check.

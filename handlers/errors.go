@@ -59,7 +59,8 @@ func badRequest(code, message string) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: code, Message: message}
 }
 
-// unavailable is a 503 for a store or codec that failed; cause is logged.
+// unavailable is a 503 for a store or codec that failed; cause is logged,
+// and render adds Retry-After.
 func unavailable(code, message string, cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: code, Message: message, Cause: cause}
 }
@@ -122,8 +123,12 @@ func (r renderer) render(err error, c echo.Context) {
 	if e.Status >= 500 && e.Cause != nil {
 		r.log.Error("http: request failed", "path", c.Path(), "code", e.Code, "err", e.Cause)
 	}
-	if e.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	retry := e.RetryAfter
+	if retry <= 0 && e.Status == http.StatusServiceUnavailable {
+		retry = 1 // every 503 says when to come back (RFC 9110 § 10.2.3)
+	}
+	if retry > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retry))
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/rpc/") {
 		_ = c.JSON(e.Status, orpcError(e))
