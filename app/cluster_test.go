@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -351,14 +350,12 @@ func sessionKeyOf(u user) string { return chat.HashToken(u.Token) }
 // clusterMetrics is a node's wasmchannel_cluster_* lines from /metrics.
 func clusterMetrics(t *testing.T, s *server) string {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	lines, err := metricLines(s)
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range lines {
 		if strings.HasPrefix(line, "wasmchannel_cluster_") {
 			out = append(out, "  "+line)
 		}

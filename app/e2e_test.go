@@ -527,13 +527,11 @@ func TestSlowClientDroppedOthersKeepReceiving(t *testing.T) {
 
 // countConns reads the connections gauge from /metrics.
 func countConns(s *server) int {
-	resp, err := http.Get(s.url + "/metrics")
+	lines, err := metricLines(s)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		if strings.HasPrefix(line, "wasmchannel_connections ") {
 			var v float64
 			fmt.Sscanf(strings.TrimPrefix(line, "wasmchannel_connections "), "%g", &v)

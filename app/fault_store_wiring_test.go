@@ -128,16 +128,25 @@ func TestFaultToggleFloodDoesNotStarveAcks(t *testing.T) {
 	}
 }
 
+// metricLines scrapes the server's /metrics, a line per element.
+func metricLines(s *server) ([]string, error) {
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return strings.Split(string(b), "\n"), err
+}
+
 // metricValue reads one unlabelled sample from /metrics.
 func metricValue(t *testing.T, s *server, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	lines, err := metricLines(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range lines {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			var f float64
 			fmt.Sscanf(v, "%g", &f)

@@ -222,10 +222,7 @@ func (h *authRoutes) getSession(c echo.Context) error {
 // only when its store does, so the client should retry, not sign in again
 // or report a bug (Better Auth would answer 500 here).
 func authFailure(err error) error {
-	if known(err) {
-		return err
-	}
-	return unavailable("SERVICE_UNAVAILABLE", "The account store is unavailable. Please try again shortly.", err)
+	return failure(err, http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "The account store is unavailable. Please try again shortly.")
 }
 
 // originError is the 403 for a failed Origin, callback or CSRF check.
